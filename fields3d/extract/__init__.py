@@ -1,0 +1,1 @@
+"""Iso-surface extraction: marching cubes / tetrahedra with DeepMesh gradients, G-Shell cutting."""

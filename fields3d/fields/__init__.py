@@ -1,0 +1,1 @@
+"""Fields: SDF fields, colour heads (view, reflection, blended), tri-plane fields."""

@@ -1,0 +1,1 @@
+"""FrozenRecon: depth priors, scale-shift/focal/pose optimisation, keyframes, TSDF fusion."""

@@ -1,0 +1,1 @@
+"""Reading and writing: images, meshes, point clouds, run directories, reports."""

@@ -1,0 +1,1 @@
+"""Metrics: Chamfer, F-score, normal consistency, PSNR/SSIM, ATE, depth errors, accuracy, mIoU."""

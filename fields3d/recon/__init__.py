@@ -1,0 +1,1 @@
+"""Reconstruction methods (UniSDF, NeuS, G-Shell), the trainer loop and checkpoints."""

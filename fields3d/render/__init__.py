@@ -1,0 +1,1 @@
+"""Volume rendering, samplers and rasterization."""

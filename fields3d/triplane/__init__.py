@@ -1,0 +1,1 @@
+"""Tri-plane fitting, datasets (shards + manifest), classifier and segmenter models."""
