@@ -16,9 +16,9 @@ NAMES = ("k1", "k2", "p1", "p2", "k3", "k4", "k5", "k6")
 def as_coeffs(values, dtype=torch.float32) -> torch.Tensor:
     """Pad a sequence of OpenCV coefficients (k1, k2, p1, p2[, k3, ...]) to an (…, 8) tensor."""
     t = torch.as_tensor(values, dtype=dtype)
-    if t.shape[-1] > NUM_COEFFS:
-        raise ValueError(f"expected at most {NUM_COEFFS} distortion coefficients, got {t.shape[-1]}")
-    pad = torch.zeros(t.shape[:-1] + (NUM_COEFFS - t.shape[-1],), dtype=dtype)
+    if t.ndim == 0 or t.shape[-1] > NUM_COEFFS:
+        raise ValueError(f"expected at most {NUM_COEFFS} distortion coefficients, got shape {tuple(t.shape)}")
+    pad = torch.zeros(t.shape[:-1] + (NUM_COEFFS - t.shape[-1],), dtype=dtype, device=t.device)
     return torch.cat([t, pad], dim=-1)
 
 
