@@ -16,6 +16,7 @@ def _command_type():
 
     commands = {
         "info": Info,
+        "eval-mesh": __import__("fields3d.cli.eval_mesh", fromlist=["EvalMesh"]).EvalMesh,
     }
     return Union[tuple(Annotated[cls, tyro.conf.subcommand(name)] for name, cls in commands.items())]  # type: ignore[return-value]
 
