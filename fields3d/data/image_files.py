@@ -82,6 +82,7 @@ def resolve_image(base: Path, name: str, what: str = "image", listed_in: Path | 
     p = Path(name)
     if not p.is_absolute():
         p = base / p
+    p = Path(os.path.normpath(p))  # "./train/r_0" -> "train/r_0", "copy/../img" -> "img"
     if p.is_file():
         return p
     if not p.suffix or p.suffix not in GUESSED_SUFFIXES:

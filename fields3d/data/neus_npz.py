@@ -46,7 +46,8 @@ def decompose_projection(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     P = np.asarray(P, dtype=np.float64)[:3, :4]
     M = P[:, :3]
-    if abs(np.linalg.det(M)) < 1e-12 * max(np.abs(M).max(), 1e-300) ** 3:
+    size = float(np.abs(M).max())
+    if size == 0.0 or abs(np.linalg.det(M)) < 1e-12 * size**3:
         raise ValueError("expected a projection matrix with an invertible left 3x3 block, got a singular one")
     K, R = scipy.linalg.rq(M)
     signs = np.sign(np.diag(K))

@@ -45,7 +45,9 @@ def test_opengl_projection_maps_pixels_to_the_documented_ndc():
     K = torch.tensor([[180.0, 0, 97.0], [0, 170.0, 80.0], [0, 0, 1]], dtype=torch.float64)
     proj = opengl_projection(K, w, h, near, far)
     rng = torch.Generator().manual_seed(0)
-    p_cv = torch.rand(100, 3, generator=rng, dtype=torch.float64) * torch.tensor([2.0, 2.0, 10.0]) - torch.tensor([1.0, 1.0, -1.0])
+    p_cv = torch.rand(100, 3, generator=rng, dtype=torch.float64) * torch.tensor(
+        [2.0, 2.0, 10.0]
+    ) - torch.tensor([1.0, 1.0, -1.0])
     uv = p_cv[:, :2] / p_cv[:, 2:] * torch.stack([K[0, 0], K[1, 1]]) + K[:2, 2]
     p_gl = p_cv * torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64)  # OpenCV -> OpenGL camera axes
     clip = torch.cat([p_gl, torch.ones(100, 1, dtype=torch.float64)], -1) @ proj.T

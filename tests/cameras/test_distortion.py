@@ -42,7 +42,9 @@ def test_round_trip_float32_over_fox_image(shared_data):
     w, h = int(meta["w"]), int(meta["h"])
     fx, fy, cx, cy = meta["fl_x"], meta["fl_y"], meta["cx"], meta["cy"]
     coeffs = as_coeffs([meta["k1"], meta["k2"], meta["p1"], meta["p2"]])
-    v, u = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
+    v, u = torch.meshgrid(
+        torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij"
+    )
     pix = torch.stack([u, v], -1).reshape(-1, 2) + 0.5  # every pixel centre of the 1080x1920 image
     f = torch.tensor([fx, fy])
     c = torch.tensor([cx, cy])

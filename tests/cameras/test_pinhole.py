@@ -27,7 +27,9 @@ def _look_at(eye, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
 
 def _rig(distortion=None) -> Cameras:
     poses = np.stack([_look_at((3, 0.5, 1), (0, 0, 0)), _look_at((-1, 2.5, 0.5), (0.1, 0, 0.2))])
-    K = torch.tensor([[[300.0, 0, 161.3], [0, 310.0, 118.9], [0, 0, 1]], [[280.0, 0, 155.0], [0, 280.0, 125.0], [0, 0, 1]]])
+    K = torch.tensor(
+        [[[300.0, 0, 161.3], [0, 310.0, 118.9], [0, 0, 1]], [[280.0, 0, 155.0], [0, 280.0, 125.0], [0, 0, 1]]]
+    )
     return Cameras(K, poses, 320, 240, distortion)
 
 
@@ -124,7 +126,11 @@ def test_transformed_by_similarity_keeps_projections():
 def test_indexing_and_serialisation():
     cams = _rig(DIST)
     one = cams[1]
-    assert len(one) == 1 and torch.equal(one.K[0], cams.K[1]) and torch.equal(one.distortion[0], cams.distortion[1])
+    assert (
+        len(one) == 1
+        and torch.equal(one.K[0], cams.K[1])
+        and torch.equal(one.distortion[0], cams.distortion[1])
+    )
     again = Cameras.from_dict(cams.to_dict())
     for name in ("K", "c2w", "width", "height", "distortion"):
         assert torch.equal(getattr(again, name), getattr(cams, name))
