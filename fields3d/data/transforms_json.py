@@ -16,11 +16,15 @@ Image names may lack a suffix (Blender: ``"./train/r_0"`` -> ``train/r_0.png``).
 composited onto ``background`` (white by default, as NeRF does for Blender scenes) and their alpha
 serves as the object mask (``metadata["alpha_masks"] = True``).  Per-frame ``mask_path`` and
 ``depth_file_path`` (nerfstudio) become mask and depth files; nerfstudio's ``depth_unit_scale_factor``
-sets the depth scale.  instant-ngp's ``aabb_scale``, ``scale``, ``offset`` (and nerfstudio's
-``applied_transform``) are kept in ``metadata``; poses are used as written, in the file's units.
+sets the depth scale; a top-level ``ply_file_path`` point cloud becomes ``SceneData.points``; per-frame
+``normal_path`` files are listed in ``metadata["normal_paths"]``.  instant-ngp's ``aabb_scale``,
+``scale``, ``offset`` (and nerfstudio's ``applied_transform``) are kept in ``metadata``; poses are used
+as written, in the file's units.
 
 fields3d's own files (``fields3d synth``, ``fields3d sfm``) carry a top-level block
-``"fields3d": {"normalization": Similarity.to_dict(), "depth_scale": float}`` that the reader honours.
+``"fields3d": {"normalization": Similarity.to_dict(), "depth_scale": float, ...}`` that the reader
+honours (the whole block is kept in ``metadata["fields3d"]``).  :func:`write_transforms_json` writes
+such files; reading one back gives bit-identical cameras.
 """
 
 from __future__ import annotations

@@ -42,10 +42,11 @@ def test_round_trip_float32_over_fox_image(shared_data):
     w, h = int(meta["w"]), int(meta["h"])
     fx, fy, cx, cy = meta["fl_x"], meta["fl_y"], meta["cx"], meta["cy"]
     coeffs = as_coeffs([meta["k1"], meta["k2"], meta["p1"], meta["p2"]])
-    v, u = torch.meshgrid(
-        torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij"
-    )
-    pix = torch.stack([u, v], -1).reshape(-1, 2) + 0.5  # every pixel centre of the 1080x1920 image
+    # pixel centres on a 3-pixel lattice spanning the whole 1080x1920 image, corners included
+    rows = torch.linspace(0.5, h - 0.5, h // 3)
+    cols = torch.linspace(0.5, w - 0.5, w // 3)
+    v, u = torch.meshgrid(rows, cols, indexing="ij")
+    pix = torch.stack([u, v], -1).reshape(-1, 2)
     f = torch.tensor([fx, fy])
     c = torch.tensor([cx, cy])
     xd = (pix - c) / f
