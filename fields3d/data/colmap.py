@@ -132,7 +132,8 @@ def read_colmap(path: str | os.PathLike, *, images: str | os.PathLike | None = N
 
     Args:
         path: ``DATA`` (with ``sparse/0``, ``sparse`` or ``colmap/sparse/0``) or a model folder.
-        images: folder of the images (default: see the module docstring).
+        images: folder of the images, absolute or relative to ``path`` (default: see the module
+            docstring).
     Returns:
         SceneData (format ``"colmap"``) of the registered images, sorted by name, with the sparse
         points; normalisation from the points seen by most cameras.
@@ -159,7 +160,12 @@ def read_colmap(path: str | os.PathLike, *, images: str | os.PathLike | None = N
     except Exception as e:  # pycolmap raises ValueError / RuntimeError for unreadable models
         raise InputError(f"COLMAP model does not load ({e.__class__.__name__}: {e})", model) from None
 
-    image_dir = Path(images) if images is not None else find_image_folder(source, model)
+    if images is not None:
+        image_dir = Path(images)
+        if not image_dir.is_absolute() and (source / image_dir).is_dir():
+            image_dir = source / image_dir  # relative to DATA first, then to the working directory
+    else:
+        image_dir = find_image_folder(source, model)
     if image_dir is None or not image_dir.is_dir():
         raise InputError(
             "expected the images in an images/ folder next to the COLMAP model (or pass images=...)",

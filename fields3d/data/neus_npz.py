@@ -155,15 +155,24 @@ def read_neus_npz(path: str | os.PathLike, *, cameras_file: str | None = None) -
 
     if "scale_mat_0" in arrays:
         S = np.asarray(arrays["scale_mat_0"], dtype=np.float64)
-        try:
-            world_from_norm = Similarity(S)
-            normalization = world_from_norm.inverse()
-        except ValueError as e:
-            raise InputError(f"'scale_mat_0': {e}", npz_path) from None
-        if not np.allclose(S[3], [0, 0, 0, 1]) or world_from_norm.scale <= 0:
+        if S.shape != (4, 4) or not np.isfinite(S).all():
             raise InputError(
-                f"expected 'scale_mat_0' to be a similarity with last row 0 0 0 1, got {S.tolist()}", npz_path
+                f"expected 'scale_mat_0' to be a finite 4x4 matrix, got shape {S.shape}", npz_path
             )
+        linear = S[:3, :3]
+        det = float(np.linalg.det(linear))
+        rot = linear / np.cbrt(det) if det > 0 else linear
+        if (
+            not np.allclose(S[3], [0, 0, 0, 1])
+            or det <= 0
+            or not np.allclose(rot @ rot.T, np.eye(3), atol=1e-4)
+        ):
+            raise InputError(
+                "expected 'scale_mat_0' to be a similarity (uniform scale, rotation, translation; "
+                f"last row 0 0 0 1), got {np.round(S, 6).tolist()}",
+                npz_path,
+            )
+        normalization = Similarity(S).inverse()
         method = f"scale_mat_0 of {npz_path.name}"
     else:
         from fields3d.data.normalization import sphere_from_camera_views

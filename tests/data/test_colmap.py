@@ -91,8 +91,12 @@ def test_text_and_binary_models_match_the_source_cameras(fox_colmap):
         )
         center = scene.normalization.apply_points(points.mean(0))
         assert np.linalg.norm(center) < 0.5 and "points" in scene.metadata["normalization_method"]
-    # the model folder itself, with images found two levels up
+    # the model folder itself, with images found two levels up; or an explicit image folder
     assert len(read_colmap(layouts["text"] / "sparse" / "0")) == 6
+    (layouts["text"] / "images").rename(layouts["text"] / "photos")
+    with pytest.raises(InputError, match="images/ folder"):
+        read_colmap(layouts["text"])
+    assert len(read_colmap(layouts["text"], images="photos")) == 6
 
 
 @pytest.mark.parametrize("model", list(MODEL_PARAMS))

@@ -81,3 +81,11 @@ def test_neus_folder_checks(tmp_path):
     scene = read_neus_npz(tmp_path)  # no scale_mat: normalisation from the camera views
     assert len(scene) == 2 and "camera views" in scene.metadata["normalization_method"]
     assert scene.cameras.K[0, 0, 2].item() == pytest.approx(K[0, 2] + 0.5, rel=1e-5)
+    np.savez(
+        tmp_path / "cameras_sphere.npz",
+        world_mat_0=P,
+        world_mat_1=P,
+        scale_mat_0=np.diag([1.0, 2.0, 1.0, 1.0]),
+    )
+    with pytest.raises(InputError, match="expected 'scale_mat_0' to be a similarity"):
+        read_neus_npz(tmp_path)
