@@ -1,1 +1,33 @@
-"""Iso-surface extraction: marching cubes / tetrahedra with DeepMesh gradients, G-Shell cutting."""
+"""Iso-surface extraction: marching cubes / tetrahedra with DeepMesh gradients, G-Shell cutting.
+
+- :func:`extract_mesh` — watertight, outward-wound mesh of ``field = level`` from a callable (sparse,
+  coarse-to-fine evaluation) or a dense grid; vertices carry DeepMesh gradients.
+- :func:`marching_tetrahedra` / :func:`cube_tet_grid` — explicit tetrahedral meshes (DMTet, G-Shell).
+- :class:`ExtractedMesh` — vertices, faces, normals, colours and per-vertex edge records.
+"""
+
+from __future__ import annotations
+
+_EXPORTS = {
+    "extract_mesh": "fields3d.extract.surface_extraction",
+    "ExtractedMesh": "fields3d.extract.extracted_mesh",
+    "vertex_normals": "fields3d.extract.extracted_mesh",
+    "SampleGrid": "fields3d.extract.grid",
+    "marching_tetrahedra": "fields3d.extract.marching_tetrahedra",
+    "cube_tet_grid": "fields3d.extract.marching_tetrahedra",
+    "deepmesh_vertices": "fields3d.extract.deepmesh",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'fields3d.extract' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__
