@@ -56,8 +56,13 @@ class RasterizerConfig:
     """cpu backend: vectorised torch z-buffer, or open3d ray casting (CPU tensors only)."""
     ignore_distortion: bool = False
     """Render cameras with distortion coefficients as pinhole cameras instead of refusing them."""
-    zbuffer_chunk: int = 1 << 21
+    zbuffer_chunk: int = 1 << 20
     """cpu z-buffer: (triangle, pixel) candidate pairs processed at once (bounds peak memory)."""
+    silhouette_walk: int = 6
+    """antialias: faces followed across the surface to find each silhouette edge.  1 = only the face
+    covering the pixel, as nvdiffrast's own antialias (which the nvdiffrast backend then uses); more also
+    finds silhouette edges of faces thinner than a pixel (smooth or finely tessellated meshes seen at
+    grazing angles), computed by the PyTorch antialias on either backend."""
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -68,6 +73,8 @@ class RasterizerConfig:
             raise ValueError(f"expected 0 < near < far, got near={self.near}, far={self.far}")
         if self.zbuffer_chunk < 1:
             raise ValueError(f"expected zbuffer_chunk >= 1, got {self.zbuffer_chunk}")
+        if self.silhouette_walk < 1:
+            raise ValueError(f"expected silhouette_walk >= 1, got {self.silhouette_walk}")
 
 
 @dataclass
@@ -86,6 +93,7 @@ class RasterOutput:
         vertices_camera: (N, V, 3) float vertex positions in each camera's frame (OpenCV axes).
         K: (N, 3, 3) float intrinsics in pixels.
         near, far: the clip planes used.
+        silhouette_walk: ``RasterizerConfig.silhouette_walk`` used by ``antialias``.
     """
 
     triangle_id: torch.Tensor
@@ -98,6 +106,7 @@ class RasterOutput:
     K: torch.Tensor
     near: float
     far: float
+    silhouette_walk: int = 6
     native: Any = field(default=None, repr=False)
     """Backend-private data (nvdiffrast: its raster tensor, clip-space positions and int32 faces)."""
 
@@ -370,11 +379,12 @@ def interpolate(attributes: torch.Tensor, out: RasterOutput) -> torch.Tensor:
 def antialias(color: torch.Tensor, out: RasterOutput) -> torch.Tensor:
     """Analytic antialiasing of silhouette edges: (N, H, W, C) image -> (N, H, W, C).
 
-    Where a silhouette edge of the nearer face passes between two horizontally (for steep edges) or
+    Where a silhouette edge of the nearer surface passes between two horizontally (for steep edges) or
     vertically (for flat edges) adjacent pixel centres, the pixel on the far side of the midpoint takes
     a share of its neighbour's colour equal to the distance of the edge beyond the midpoint (a box filter
     in 1-D).  The result is continuous in the vertex positions, and its gradient w.r.t. them is nonzero
-    exactly at silhouette pixels.  nvdiffrast's ``antialias`` on that backend; a PyTorch twin on cpu.
+    exactly at silhouette pixels.  PyTorch (:mod:`fields3d.render.rasterize_antialias`) on either backend;
+    nvdiffrast's own ``antialias`` on the nvdiffrast backend with ``silhouette_walk=1``.
     """
     h, w = out.resolution
     if not isinstance(color, torch.Tensor) or not color.is_floating_point():
@@ -383,13 +393,13 @@ def antialias(color: torch.Tensor, out: RasterOutput) -> torch.Tensor:
         )
     if color.ndim != 4 or color.shape[:3] != (out.num_images, h, w):
         raise ValueError(f"expected color of shape ({out.num_images}, {h}, {w}, C), got {tuple(color.shape)}")
-    if out.backend == "nvdiffrast":
+    if out.backend == "nvdiffrast" and out.silhouette_walk == 1:
         from fields3d.render import rasterize_nvdiffrast
 
         return rasterize_nvdiffrast.antialias(color, out)
     from fields3d.render import rasterize_antialias
 
-    return rasterize_antialias.antialias(color, out)
+    return rasterize_antialias.antialias(color, out, max_walk=out.silhouette_walk)
 
 
 def coverage(out: RasterOutput) -> torch.Tensor:

@@ -17,9 +17,9 @@ gives silhouette gradients.
 Difference from nvdiffrast: nvdiffrast only tests the edges of the face that covers the pixel centre.
 Near the silhouette of a smooth, coarsely tessellated surface the faces are seen at grazing angles and
 are often thinner than a pixel, so the silhouette edge belongs to a face that covers no pixel centre and
-nvdiffrast leaves the pair alone.  Here the line walks on through up to ``MAX_WALK`` neighbouring faces
-to reach it, which makes the silhouette (and its gradient) complete for such meshes; where the covering
-face itself owns the silhouette edge both give the same result.
+nvdiffrast leaves the pair alone.  Here the line walks on through up to ``max_walk`` faces (default 6,
+``RasterizerConfig.silhouette_walk``) to reach it, which makes the silhouette (and its gradient) nearly
+complete for such meshes; ``max_walk=1`` is nvdiffrast's rule.
 
 Edges of faces with a corner nearer than the near plane are not antialiased.  For non-manifold edges
 (three or more faces) one of the other faces is taken as the neighbour.
@@ -32,7 +32,6 @@ import torch
 from fields3d.render.rasterize import RasterOutput, gather_per_view
 
 _EPS = 1.0 / 16.0  # accept crossings this far (pixels) outside [0, 1] before clamping, as nvdiffrast does
-MAX_WALK = 6  # faces visited along a pixel pair's segment while looking for the silhouette edge
 
 
 def edge_neighbours(faces: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,12 +74,12 @@ def _det3(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     return (a * torch.linalg.cross(b, c)).sum(-1)
 
 
-def _silhouette_crossings(out, uv, neighbour, wing, img, face, other, centre, sign, vertical):
+def _silhouette_crossings(out, uv, neighbour, wing, img, face, other, centre, sign, vertical, max_walk):
     """Walk from ``face`` along each pair's axis to the first silhouette edge; returns (pair index, delta)."""
     faces, pc = out.faces, out.vertices_camera
     found_pairs, found_delta = [], []
     pair = torch.arange(face.numel(), device=face.device)
-    for _ in range(MAX_WALK):
+    for _ in range(max_walk):
         if pair.numel() == 0:
             break
         corners = faces.index_select(0, face)
@@ -117,10 +116,14 @@ def _silhouette_crossings(out, uv, neighbour, wing, img, face, other, centre, si
 
 
 def antialias(
-    color: torch.Tensor, out: RasterOutput, neighbours: tuple[torch.Tensor, torch.Tensor] | None = None
-):
+    color: torch.Tensor,
+    out: RasterOutput,
+    max_walk: int = 6,
+    neighbours: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:
     """Antialias silhouette edges of ``color`` (N, H, W, C) rendered with ``out``; returns (N, H, W, C).
 
+    ``max_walk``: faces followed per pixel pair to find the silhouette edge (1 = nvdiffrast's rule).
     ``neighbours``: ``edge_neighbours(out.faces)``, computed when not given (pass it to reuse it).
     Differentiable w.r.t. ``color`` and the vertex positions behind ``out.vertices_camera``.
     """
@@ -157,7 +160,7 @@ def antialias(
         img = own // (h * w)
         centre = torch.stack([own % w, (own // w) % h], -1).to(pc.dtype) + 0.5
         pair, delta = _silhouette_crossings(
-            out, uv, neighbour, wing, img, face, other, centre, sign, vertical
+            out, uv, neighbour, wing, img, face, other, centre, sign, vertical, max_walk
         )
         if pair.numel() == 0:
             continue

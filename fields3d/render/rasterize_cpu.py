@@ -76,6 +76,7 @@ def rasterize(
         K=cameras.K.to(dtype),
         near=config.near,
         far=config.far,
+        silhouette_walk=config.silhouette_walk,
     )
 
 

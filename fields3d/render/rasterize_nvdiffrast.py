@@ -70,6 +70,7 @@ def rasterize(
             K=cameras.K,
             near=config.near,
             far=config.far,
+            silhouette_walk=config.silhouette_walk,
             native=None,
         )
     clip = clip_matrix(cameras.K, w, h, config.near, config.far)
@@ -93,6 +94,7 @@ def rasterize(
         K=cameras.K,
         near=config.near,
         far=config.far,
+        silhouette_walk=config.silhouette_walk,
         native=(rast, pos, tri),
     )
 
