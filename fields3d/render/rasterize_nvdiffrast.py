@@ -105,6 +105,8 @@ def interpolate(attributes: torch.Tensor, out: RasterOutput) -> torch.Tensor:
         return torch.zeros(*out.triangle_id.shape, attributes.shape[-1], device=attributes.device)
     dr = load_nvdiffrast()
     rast, _, tri = out.native
+    if attributes.ndim == 2:  # shared by all images: broadcast along nvdiffrast's minibatch axis
+        attributes = attributes[None]
     values, _ = dr.interpolate(attributes.float().contiguous(), rast, tri)
     return values
 
