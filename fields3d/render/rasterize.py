@@ -58,11 +58,12 @@ class RasterizerConfig:
     """Render cameras with distortion coefficients as pinhole cameras instead of refusing them."""
     zbuffer_chunk: int = 1 << 20
     """cpu z-buffer: (triangle, pixel) candidate pairs processed at once (bounds peak memory)."""
-    silhouette_walk: int = 6
-    """antialias: faces followed across the surface to find each silhouette edge.  1 = only the face
-    covering the pixel, as nvdiffrast's own antialias (which the nvdiffrast backend then uses); more also
-    finds silhouette edges of faces thinner than a pixel (smooth or finely tessellated meshes seen at
-    grazing angles), computed by the PyTorch antialias on either backend."""
+    silhouette_walk: int = 64
+    """antialias: most faces followed across the surface from a pixel towards its neighbour to find the
+    silhouette edge between them (the walk stops earlier, past the neighbour's centre).  1 = only the
+    face covering the pixel, as nvdiffrast's own antialias (which the nvdiffrast backend then uses); more
+    also finds silhouette edges of faces thinner than a pixel — smooth or finely tessellated meshes,
+    marching-cubes slivers — computed by the PyTorch antialias on either backend."""
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -106,7 +107,7 @@ class RasterOutput:
     K: torch.Tensor
     near: float
     far: float
-    silhouette_walk: int = 6
+    silhouette_walk: int = 64
     native: Any = field(default=None, repr=False)
     """Backend-private data (nvdiffrast: its raster tensor, clip-space positions and int32 faces)."""
 

@@ -110,7 +110,7 @@ def _sphere_silhouette_loss(unit, faces, cams, weight):
     return loss
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, 1])
 def test_silhouette_gradient_matches_finite_differences(icosphere, look_at, seed):
     """d/d(radius) and d/d(centre x) of sum(coverage * weight) for an icosphere seen by two cameras.
 
