@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Availability:
         return self.available
 
 
-@lru_cache(maxsize=None)
+@cache
 def cuda_device() -> Availability:
     import torch
 
@@ -41,7 +41,7 @@ def module_available(name: str) -> bool:
         return False
 
 
-@lru_cache(maxsize=None)
+@cache
 def nvdiffrast() -> Availability:
     cuda = cuda_device()
     if not module_available("nvdiffrast"):
@@ -51,7 +51,7 @@ def nvdiffrast() -> Availability:
     return Availability(True, "nvdiffrast (CUDA)")
 
 
-@lru_cache(maxsize=None)
+@cache
 def tinycudann() -> Availability:
     if not module_available("tinycudann"):
         return Availability(False, "tinycudann is not installed (optional; build it from its source)")
@@ -65,12 +65,21 @@ def tinycudann() -> Availability:
     return Availability(True, "tinycudann")
 
 
-@lru_cache(maxsize=None)
 def cuda_extension() -> Availability:
-    """Whether fields3d's own compiled kernels (``fields3d._C`` from ``cuda_ext/``) can be used."""
+    """Whether fields3d's own CUDA kernels (``fields3d._C`` or a JIT build of ``cuda_ext/``) can be used.
+
+    Not cached: the answer changes once a build has been tried in this process.
+    """
     cuda = cuda_device()
     if not cuda:
         return Availability(False, cuda.reason)
     from fields3d.ops import extension
 
-    return extension.status()
+    return extension.status("cuda")
+
+
+def cpu_extension() -> Availability:
+    """Whether fields3d's own C++ CPU kernels (same sources, no CUDA needed) can be used (not cached)."""
+    from fields3d.ops import extension
+
+    return extension.status("cpu")

@@ -14,7 +14,9 @@ class OpBackend:
     reason: str
 
 
-def _first(op: str, candidates: list[tuple[str, av.Availability]], fallback: str, fallback_reason: str) -> OpBackend:
+def _first(
+    op: str, candidates: list[tuple[str, av.Availability]], fallback: str, fallback_reason: str
+) -> OpBackend:
     missing = []
     for name, a in candidates:
         if a:
@@ -24,11 +26,27 @@ def _first(op: str, candidates: list[tuple[str, av.Availability]], fallback: str
 
 
 def op_backends() -> list[OpBackend]:
-    """One entry per accelerated op, in the order ``fields3d info`` prints them."""
-    ext = av.cuda_extension()
-    return [
-        _first("hash grid", [("cuda", ext), ("tcnn", av.tinycudann())], "torch", "pure-PyTorch twin"),
-        _first("tri-plane", [("cuda", ext)], "torch", "grid_sample twin"),
+    """One entry per accelerated op, in the order ``fields3d info`` prints them.
+
+    The hash grid and tri-plane entries describe the dispatch of ``fields3d.ops.hashgrid.hash_grid``
+    and ``fields3d.ops.triplane.triplane_sample`` for tensors on the default device (CUDA when there
+    is one); on a CUDA machine a second entry covers CPU tensors.
+    """
+    cuda = av.cuda_device()
+    cpu_ext = av.cpu_extension()
+    entries = []
+    if cuda:
+        ext = av.cuda_extension()
+        entries += [
+            _first("hash grid", [("cuda", ext), ("tcnn", av.tinycudann())], "torch", "pure-PyTorch twin"),
+            _first("tri-plane", [("cuda", ext)], "torch", "grid_sample twin"),
+        ]
+    entries += [
+        _first("hash grid" + (" (cpu)" if cuda else ""), [("cpp", cpu_ext)], "torch", "pure-PyTorch twin"),
+        _first("tri-plane" + (" (cpu)" if cuda else ""), [("cpp", cpu_ext)], "torch", "grid_sample twin"),
+    ]
+    entries += [
         _first("rasterizer", [("nvdiffrast", av.nvdiffrast())], "cpu", "z-buffer rasterizer"),
         _first("marching cubes", [("cuda", av.cuda_device())], "scikit-image", "CPU"),
     ]
+    return entries

@@ -87,16 +87,21 @@ class HashGridLayout:
                 raise ValueError("expected finest_resolution or per_level_scale, got neither")
             if finest_resolution < base_resolution:
                 raise ValueError(
-                    f"expected finest_resolution >= base_resolution ({base_resolution}), got {finest_resolution}"
+                    f"expected finest_resolution >= base_resolution ({base_resolution}), "
+                    f"got {finest_resolution}"
                 )
             per_level_scale = (
-                1.0 if n_levels == 1 else math.exp(math.log(finest_resolution / base_resolution) / (n_levels - 1))
+                1.0
+                if n_levels == 1
+                else math.exp(math.log(finest_resolution / base_resolution) / (n_levels - 1))
             )
         elif finest_resolution is not None:
             raise ValueError("expected one of finest_resolution and per_level_scale, got both")
         if per_level_scale < 1.0:
             raise ValueError(f"expected per_level_scale >= 1, got {per_level_scale}")
-        layout = cls(n_dims, n_levels, features_per_level, log2_table_size, base_resolution, float(per_level_scale))
+        layout = cls(
+            n_dims, n_levels, features_per_level, log2_table_size, base_resolution, float(per_level_scale)
+        )
         if layout.n_entries >= 2**31:
             raise ValueError(f"expected fewer than 2^31 table entries in all, got {layout.n_entries}")
         return layout
@@ -106,7 +111,9 @@ class HashGridLayout:
         """Per-level scale ``s_l`` as float32 values (tcnn: ``exp2f(l * log2(pls)) * base - 1``)."""
         log2_scale = np.log2(np.float32(self.per_level_scale))
         levels = np.arange(self.n_levels, dtype=np.float32)
-        s = np.exp2(levels * log2_scale).astype(np.float32) * np.float32(self.base_resolution) - np.float32(1.0)
+        s = np.exp2(levels * log2_scale).astype(np.float32) * np.float32(self.base_resolution) - np.float32(
+            1.0
+        )
         return tuple(float(v) for v in s.astype(np.float32))
 
     @cached_property
@@ -122,7 +129,7 @@ class HashGridLayout:
     @cached_property
     def dense(self) -> tuple[bool, ...]:
         """Whether a level is indexed densely (its ``resolution^D`` entries fit in its table)."""
-        return tuple(r**self.n_dims <= s for r, s in zip(self.resolutions, self.sizes))
+        return tuple(r**self.n_dims <= s for r, s in zip(self.resolutions, self.sizes, strict=True))
 
     @cached_property
     def offsets(self) -> tuple[int, ...]:
@@ -158,7 +165,13 @@ class HashGridLayout:
 
     def kernel_args(self) -> tuple[list[int], list[int], list[int], list[float], list[bool]]:
         """(offsets, sizes, resolutions, scales, dense) as the compiled kernels take them."""
-        return list(self.offsets[:-1]), list(self.sizes), list(self.resolutions), list(self.scales), list(self.dense)
+        return (
+            list(self.offsets[:-1]),
+            list(self.sizes),
+            list(self.resolutions),
+            list(self.scales),
+            list(self.dense),
+        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -166,15 +179,20 @@ class HashGridLayout:
 # --------------------------------------------------------------------------------------------------
 
 
-def _check_inputs(x: torch.Tensor, table: torch.Tensor, layout: HashGridLayout, active_levels: int | None) -> int:
+def _check_inputs(
+    x: torch.Tensor, table: torch.Tensor, layout: HashGridLayout, active_levels: int | None
+) -> int:
     if x.ndim != 2 or x.shape[1] != layout.n_dims:
         raise ValueError(f"expected points of shape (N, {layout.n_dims}), got {tuple(x.shape)}")
     if table.shape != (layout.n_entries, layout.features_per_level):
         raise ValueError(
-            f"expected a table of shape ({layout.n_entries}, {layout.features_per_level}), got {tuple(table.shape)}"
+            f"expected a table of shape ({layout.n_entries}, {layout.features_per_level}), "
+            f"got {tuple(table.shape)}"
         )
     if not x.is_floating_point() or x.dtype != table.dtype:
-        raise ValueError(f"expected floating-point points and table of one dtype, got {x.dtype} and {table.dtype}")
+        raise ValueError(
+            f"expected floating-point points and table of one dtype, got {x.dtype} and {table.dtype}"
+        )
     if x.device != table.device:
         raise ValueError(f"expected points and table on one device, got {x.device} and {table.device}")
     if active_levels is None:
@@ -241,7 +259,9 @@ def _corner_weights(frac: torch.Tensor) -> torch.Tensor:
     return w.reshape(n, n_lv, 2**d)
 
 
-def _hash_grid_chunk(x: torch.Tensor, table: torch.Tensor, layout: HashGridLayout, active: int) -> torch.Tensor:
+def _hash_grid_chunk(
+    x: torch.Tensor, table: torch.Tensor, layout: HashGridLayout, active: int
+) -> torch.Tensor:
     n = x.shape[0]
     f = layout.features_per_level
     bad = torch.isnan(x).any(dim=-1)
@@ -313,8 +333,14 @@ class _HashGridKernel(torch.autograd.Function):
     def backward(ctx, grad_out):
         x, table = ctx.saved_tensors
         grad_x, grad_table = _HashGridKernelBackward.apply(
-            x, table, grad_out.contiguous(), ctx.layout, ctx.active, ctx.module,
-            ctx.needs_input_grad[0], ctx.needs_input_grad[1],
+            x,
+            table,
+            grad_out.contiguous(),
+            ctx.layout,
+            ctx.active,
+            ctx.module,
+            ctx.needs_input_grad[0],
+            ctx.needs_input_grad[1],
         )
         return grad_x, grad_table, None, None, None
 
@@ -354,7 +380,11 @@ class _HashGridKernelBackward(torch.autograd.Function):
             out_x if need_x else None,
             out_table if need_table else None,
             out_grad_out if need_grad_out else None,
-            None, None, None, None, None,
+            None,
+            None,
+            None,
+            None,
+            None,
         )
 
 
@@ -428,7 +458,8 @@ def hash_grid_tcnn(
         enc = tinycudann.Encoding(layout.n_dims, layout.tcnn_config(), dtype=torch.float32)
         if enc.params.numel() != layout.n_params:
             raise RuntimeError(
-                f"tinycudann's grid has {enc.params.numel()} parameters, fields3d's layout {layout.n_params}: "
+                f"tinycudann's grid has {enc.params.numel()} parameters, "
+                f"fields3d's layout {layout.n_params}: "
                 "this tinycudann version defines the grid differently"
             )
         _TCNN_MODULES[layout] = enc
