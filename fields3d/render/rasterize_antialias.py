@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import torch
 
-from fields3d.render.rasterize import RasterOutput, gather_per_view
+from fields3d.render.rasterize import RasterOutput
 
 _EPS = 1.0 / 16.0  # accept crossings this far (pixels) outside [0, 1] before clamping, as nvdiffrast does
 
@@ -72,48 +72,76 @@ def edge_neighbours(faces: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return neighbour.reshape(num_faces, 3), wing.reshape(num_faces, 3)
 
 
-def _det3(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    return (a * torch.linalg.cross(b, c)).sum(-1)
+class _WalkTables:
+    """Flat per-vertex and per-(face, edge) lookups for the walk (1-D ``index_select`` is fast on CPU)."""
+
+    def __init__(self, out: RasterOutput, uv: torch.Tensor, neighbour: torch.Tensor, wing: torch.Tensor):
+        n, v = out.vertices_camera.shape[:2]
+        self.num_vertices = v
+        self.faces = out.faces
+        self.u, self.v = uv[..., 0].reshape(n * v), uv[..., 1].reshape(n * v)  # differentiable
+        camera = out.vertices_camera.detach()
+        self.xyz = [camera[..., c].reshape(n * v) for c in range(3)]
+        self.neighbour, self.wing = neighbour.reshape(-1), wing.reshape(-1)
+
+    def camera_point(self, img: torch.Tensor, vertex: torch.Tensor) -> list[torch.Tensor]:
+        index = img * self.num_vertices + vertex
+        return [c.index_select(0, index) for c in self.xyz]
 
 
-def _silhouette_crossings(out, uv, neighbour, wing, img, face, other, centre, sign, vertical, max_walk):
+def _det3(a: list[torch.Tensor], b: list[torch.Tensor], c: list[torch.Tensor]) -> torch.Tensor:
+    """a . (b x c) for points given as (x, y, z) component lists."""
+    return (
+        a[0] * (b[1] * c[2] - b[2] * c[1])
+        + a[1] * (b[2] * c[0] - b[0] * c[2])
+        + a[2] * (b[0] * c[1] - b[1] * c[0])
+    )
+
+
+def _silhouette_crossings(tables: _WalkTables, near, img, face, other, centre, sign, vertical, max_walk):
     """Walk from ``face`` along each pair's axis to the first silhouette edge; returns (pair index, delta)."""
-    faces, pc = out.faces, out.vertices_camera
     found_pairs, found_delta = [], []
     pair = torch.arange(face.numel(), device=face.device)
+    along, across = (tables.v, tables.u) if vertical else (tables.u, tables.v)
+    centre_along, centre_across = (centre[:, 1], centre[:, 0]) if vertical else (centre[:, 0], centre[:, 1])
     for _ in range(max_walk):
         if pair.numel() == 0:
             break
-        corners = faces.index_select(0, face)
-        p = gather_per_view(uv, img[:, None], corners) - centre[:, None]  # (P, 3, 2), origin at the pixel
-        if vertical:
-            p = p.flip(-1)  # pair axis -> local x
-        a = p[:, [1, 2, 0]]  # edge k runs from corner k+1 to corner k+2
-        b = p[:, [2, 0, 1]]
-        straddle = (a[..., 1] < 0) != (b[..., 1] < 0)
-        dy = torch.where(straddle, b[..., 1] - a[..., 1], torch.ones_like(a[..., 1]))
-        crossing = a[..., 0] - a[..., 1] * (b[..., 0] - a[..., 0]) / dy
+        corners = tables.faces.index_select(0, face)  # (P, 3)
+        index = (img[:, None] * tables.num_vertices + corners).reshape(-1)
+        x = along.index_select(0, index).reshape(-1, 3) - centre_along[:, None]  # origin at the pixel centre
+        y = across.index_select(0, index).reshape(-1, 3) - centre_across[:, None]
+        xa, xb = x.roll(-1, 1), x.roll(-2, 1)  # edge k runs from corner k+1 to corner k+2
+        ya, yb = y.roll(-1, 1), y.roll(-2, 1)
+        straddle = (ya < 0) != (yb < 0)
+        dy = torch.where(straddle, yb - ya, torch.ones_like(ya))
+        crossing = xa - ya * (xb - xa) / dy
         delta_all = torch.where(straddle, sign[:, None] * crossing, torch.full_like(crossing, -torch.inf))
-        edge = delta_all.detach().argmax(-1)  # the exit edge: the farthest crossing along the pair axis
-        rows = torch.arange(face.numel(), device=face.device)
-        delta = delta_all[rows, edge]
+        edge = delta_all.detach().argmax(1, keepdim=True)  # the exit edge: the farthest crossing
+        delta = delta_all.gather(1, edge).squeeze(1)
         with torch.no_grad():
-            ea, eb = a[rows, edge], b[rows, edge]
-            steep = (eb[:, 1] - ea[:, 1]).abs() >= (eb[:, 0] - ea[:, 0]).abs()
-            tri = gather_per_view(pc, img[:, None], corners)  # (P, 3, 3) camera space
-            pa, pb, pk = tri[rows, (edge + 1) % 3], tri[rows, (edge + 2) % 3], tri[rows, edge]
-            w = wing[face, edge]
-            pw = gather_per_view(pc, img, w.clamp(min=0))
+            dxe = (xb - xa).gather(1, edge).squeeze(1)
+            dye = (yb - ya).gather(1, edge).squeeze(1)
+            steep = dye.abs() >= dxe.abs()
+            edge = edge.squeeze(1)
+            slot = face * 3 + edge
+            w = tables.wing.index_select(0, slot)
+            pk = tables.camera_point(img, corners.gather(1, edge[:, None]).squeeze(1))
+            pa = tables.camera_point(img, corners.gather(1, ((edge + 1) % 3)[:, None]).squeeze(1))
+            pb = tables.camera_point(img, corners.gather(1, ((edge + 2) % 3)[:, None]).squeeze(1))
+            pw = tables.camera_point(img, w.clamp(min=0))
             silhouette = (w < 0) | ((_det3(pw, pa, pb) >= 0) == (_det3(pk, pa, pb) >= 0))
-            usable = straddle.any(-1) & (tri[..., 2] >= out.near).all(-1)
+            depth_ok = tables.xyz[2].index_select(0, index).reshape(-1, 3).amin(1) >= near
+            usable = straddle.any(1) & depth_ok
             in_reach = (delta > -_EPS) & (delta < 1 + _EPS)
-            hit = usable & silhouette & steep & in_reach
-            nxt = neighbour[face, edge]
-            walk = usable & ~silhouette & in_reach & (nxt >= 0) & (nxt != other)
-        found_pairs.append(pair[hit])
-        found_delta.append(delta[hit])
-        pair, face, img, other, centre, sign = (t[walk] for t in (pair, face, img, other, centre, sign))
-        face = nxt[walk]
+            hit = (usable & silhouette & steep & in_reach).nonzero().squeeze(1)
+            nxt = tables.neighbour.index_select(0, slot)
+            walk = (usable & ~silhouette & in_reach & (nxt >= 0) & (nxt != other)).nonzero().squeeze(1)
+        found_pairs.append(pair.index_select(0, hit))
+        found_delta.append(delta.index_select(0, hit))
+        pair, img, other, sign = (t.index_select(0, walk) for t in (pair, img, other, sign))
+        centre_along, centre_across = centre_along.index_select(0, walk), centre_across.index_select(0, walk)
+        face = nxt.index_select(0, walk)
     return torch.cat(found_pairs), torch.cat(found_delta)
 
 
@@ -138,7 +166,7 @@ def antialias(
     z_safe = pc[..., 2].clamp(min=out.near)
     u = K[:, None, 0, 0] * pc[..., 0] / z_safe + K[:, None, 0, 2]
     v = K[:, None, 1, 1] * pc[..., 1] / z_safe + K[:, None, 1, 2]
-    uv = torch.stack([u, v], -1)  # (N, V, 2) pixel coordinates
+    tables = _WalkTables(out, torch.stack([u, v], -1), neighbour, wing)  # (N, V, 2) pixel coordinates
     flat_color = color.reshape(-1, channels)
     pixel_index = torch.arange(n * h * w, device=color.device).reshape(n, h, w)
     targets, shares = [], []
@@ -152,9 +180,8 @@ def antialias(
         t0, t1 = t0[pairs], t1[pairs]
         i0, i1 = pixel_index[cut0][pairs], pixel_index[cut1][pairs]
         z0, z1 = depth[cut0][pairs], depth[cut1][pairs]
-        first = (t0 >= 0) & (
-            (t1 < 0) | (z0 < z1)
-        )  # the nearer face (ties: the second pixel's, as nvdiffrast)
+        # the nearer face (ties: the second pixel's, as nvdiffrast)
+        first = (t0 >= 0) & ((t1 < 0) | (z0 < z1))
         face = torch.where(first, t0, t1)
         other = torch.where(first, t1, t0)
         own = torch.where(first, i0, i1)  # the pixel the chosen face covers
@@ -162,7 +189,7 @@ def antialias(
         img = own // (h * w)
         centre = torch.stack([own % w, (own // w) % h], -1).to(pc.dtype) + 0.5
         pair, delta = _silhouette_crossings(
-            out, uv, neighbour, wing, img, face, other, centre, sign, vertical, max_walk
+            tables, out.near, img, face, other, centre, sign, vertical, max_walk
         )
         if pair.numel() == 0:
             continue
