@@ -1,4 +1,5 @@
-"""nvdiffrast backend against the cpu backend (needs a CUDA device and diffrp-nvdiffrast: ``-m gpu``)."""
+"""The nvdiffrast backend: its clip-space boundary (CPU) and, with ``-m gpu`` on a CUDA machine with
+diffrp-nvdiffrast, its outputs against the cpu backend."""
 
 from __future__ import annotations
 
@@ -9,13 +10,43 @@ import torch
 from fields3d.cameras import Cameras
 from fields3d.ops import availability
 from fields3d.render.rasterize import Rasterizer, RasterizerConfig, coverage, interpolate
+from fields3d.render.rasterize_nvdiffrast import clip_matrix, triangle_ids
 
-pytestmark = [
-    pytest.mark.gpu,
-    pytest.mark.skipif(
-        not availability.nvdiffrast(), reason=f"nvdiffrast unusable: {availability.nvdiffrast().reason}"
-    ),
-]
+
+def needs_nvdiffrast(test):
+    """Mark a test ``gpu`` and skip it where nvdiffrast cannot run."""
+    reason = f"nvdiffrast unusable: {availability.nvdiffrast().reason}"
+    return pytest.mark.gpu(pytest.mark.skipif(not availability.nvdiffrast(), reason=reason)(test))
+
+
+# --------------------------------------------------------------------------------------------------
+# CPU: the conventions at the boundary
+def test_clip_matrix_maps_pixels_to_nvdiffrast_ndc_with_row_0_on_top():
+    K = torch.tensor([[[50.0, 0, 33.0], [0, 40.0, 21.0], [0, 0, 1]]])
+    width, height, near, far = 64, 48, 0.1, 20.0
+    cams = Cameras(K, torch.eye(4)[None], width, height)
+    points = torch.tensor([[0.3, -0.2, 2.0], [-1.1, 0.7, 5.0], [0.0, 0.0, near], [0.2, 0.1, far]])
+    uv, z = cams.project(points, 0)
+    clip = torch.cat([points, torch.ones(4, 1)], -1) @ clip_matrix(K, width, height, near, far)[0].T
+    ndc = clip[:, :3] / clip[:, 3:]
+    assert torch.allclose(clip[:, 3], z)  # w = camera depth
+    # nvdiffrast samples memory pixel (row r, column c) at ndc ((2c + 1) / W - 1, (2r + 1) / H - 1)
+    assert torch.allclose((ndc[:, 0] + 1) * width / 2, uv[:, 0], atol=1e-4)
+    assert torch.allclose((ndc[:, 1] + 1) * height / 2, uv[:, 1], atol=1e-4)
+    assert torch.allclose(ndc[2:, 2], torch.tensor([-1.0, 1.0]), atol=1e-5)  # near -> -1, far -> +1
+
+
+def test_triangle_ids_decode_nvdiffrast_codes_above_2_to_the_24():
+    ids = torch.tensor([-1, 0, 5, 16777215, 16777216, 40000000])
+    large = (ids + 1 + 0x4A800000).to(torch.int32).view(torch.float32)
+    code = torch.where(ids + 1 <= 16777216, (ids + 1).float(), large)
+    rast = torch.zeros(1, 1, 6, 4)
+    rast[..., 3] = code
+    assert torch.equal(triangle_ids(rast)[0, 0], ids)
+
+
+# --------------------------------------------------------------------------------------------------
+# GPU: nvdiffrast against the cpu backend
 
 
 def both(verts, faces, cams, **config):
@@ -62,6 +93,7 @@ def scenes(icosphere, orbit_cameras, shared_data, look_at):
     }
 
 
+@needs_nvdiffrast
 @pytest.mark.parametrize("name", ["icosphere", "cow", "cube"])
 def test_nvdiffrast_agrees_with_cpu_away_from_edges(scenes, name):
     verts, faces, cams = scenes[name]
@@ -79,6 +111,7 @@ def test_nvdiffrast_agrees_with_cpu_away_from_edges(scenes, name):
     assert (gpu.mask.cpu() != cpu.mask).float().mean() < 0.005  # masks differ only on edge ties
 
 
+@needs_nvdiffrast
 def test_cpu_backend_on_cuda_tensors_matches_cpu(scenes):
     verts, faces, cams = scenes["cow"]
     on_cpu = Rasterizer(RasterizerConfig(backend="cpu")).rasterize(verts, faces, cams)
@@ -90,11 +123,13 @@ def test_cpu_backend_on_cuda_tensors_matches_cpu(scenes):
     assert torch.allclose(coverage(on_cuda).cpu(), coverage(on_cpu), atol=1e-4)
 
 
+@needs_nvdiffrast
 def test_auto_backend_on_cuda_is_nvdiffrast(scenes):
     verts, faces, cams = scenes["cube"]
     assert Rasterizer().rasterize(verts.cuda(), faces.cuda(), cams).backend == "nvdiffrast"
 
 
+@needs_nvdiffrast
 @pytest.mark.parametrize("name", ["cube", "icosphere"])
 def test_nvdiffrast_antialias_equals_the_torch_twin_with_walk_1(scenes, name):
     """silhouette_walk=1 selects nvdiffrast's own antialias: the twin computes the same coverage."""
@@ -106,6 +141,7 @@ def test_nvdiffrast_antialias_equals_the_torch_twin_with_walk_1(scenes, name):
     assert close.float().mean() > 0.995  # differences: pixels whose visible face differs (edge ties)
 
 
+@needs_nvdiffrast
 def test_silhouette_gradients_agree_between_backends(scenes):
     """d/d(scale) of a weighted coverage of the cube, nvdiffrast's antialias vs the cpu twin."""
     verts, faces, cams = scenes["cube"]
@@ -124,6 +160,7 @@ def test_silhouette_gradients_agree_between_backends(scenes):
     assert abs(grads[("nvdiffrast", 6)] / reference - 1) < 0.01
 
 
+@needs_nvdiffrast
 def test_interpolate_gradients_reach_vertices_on_nvdiffrast(scenes):
     verts, faces, cams = scenes["icosphere"]
     v = verts.cuda().requires_grad_()
