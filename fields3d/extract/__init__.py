@@ -13,8 +13,8 @@ _EXPORTS = {
     "ExtractedMesh": "fields3d.extract.extracted_mesh",
     "vertex_normals": "fields3d.extract.extracted_mesh",
     "SampleGrid": "fields3d.extract.grid",
-    "marching_tetrahedra": "fields3d.extract.marching_tetrahedra",
-    "cube_tet_grid": "fields3d.extract.marching_tetrahedra",
+    "marching_tetrahedra": "fields3d.extract.tetrahedral_mesh",
+    "cube_tet_grid": "fields3d.extract.tetrahedral_mesh",
     "deepmesh_vertices": "fields3d.extract.deepmesh",
 }
 

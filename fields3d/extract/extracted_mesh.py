@@ -73,7 +73,7 @@ class ExtractedMesh:
         return trimesh.Trimesh(
             self.vertices.detach().cpu().double().numpy(),
             self.faces.cpu().numpy(),
-            vertex_normals=self.normals.detach().cpu().double().numpy(),
+            vertex_normals=self.normals.detach().cpu().double().numpy() if self.num_vertices else None,
             vertex_colors=colors,
             process=False,
         )

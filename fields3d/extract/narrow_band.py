@@ -2,9 +2,10 @@
 
 A callable field is never sampled on the whole fine grid.  Instead:
 
-1. **Seeds.**  Cells of a coarse grid (the *top level*, at most ``seed_cells`` cells per axis, each a
-   power-of-two multiple of a block) are tested from their 8 corner values and the ones that may hold
-   the level set are split into 8 children, level by level, down to blocks of ``block**3`` fine cells.
+1. **Seeds.**  Cells of a coarse grid (the *top level*, at most ``seed_cells`` cells per axis, each
+   a power of two of fine cells) are tested from their 8 corner values and the ones that may hold
+   the level set are split into 8 children, level by level, until they are no larger than a block
+   of ``block**3`` fine cells; the blocks holding the kept cells are the seeds.
    A cell is kept when its corners straddle the level or, with a Lipschitz bound ``L`` (1 for a true
    signed distance), when every corner lies within ``L * diagonal`` of the level (otherwise no
    surface point can be in the cell).
@@ -85,10 +86,17 @@ class BlockStore:
             return
         _, cy, cz = self.counts
         blocks = torch.stack([keys // (cy * cz), (keys // cz) % cy, keys % cz], dim=1)
+        S3 = self.S**3
         upper = torch.as_tensor(self.grid.shape, device=self.device) - 1
-        points = (blocks[:, None, :] * self.S + self.local[None]).clamp(max=upper).reshape(-1, 3)
-        values = self.evaluate(points).reshape(-1, self.S, self.S, self.S)
-        self.points_evaluated += points.shape[0]
+        points = (blocks[:, None, :] * self.S + self.local[None]).reshape(-1, 3)
+        inside = (points <= upper).all(dim=1)  # the last blocks reach past the grid's end
+        flat = torch.zeros(points.shape[0], dtype=self.values.dtype, device=self.device)
+        flat[inside] = self.evaluate(points[inside]).to(self.values.dtype)
+        self.points_evaluated += int(inside.sum())
+        # points past the end repeat the grid's last point (which lies in the same block)
+        clamped = torch.minimum(points, upper) - blocks.repeat_interleave(S3, dim=0) * self.S
+        local = (clamped[:, 0] * self.S + clamped[:, 1]) * self.S + clamped[:, 2]
+        values = flat.reshape(-1, S3).gather(1, local.reshape(-1, S3)).reshape(-1, self.S, self.S, self.S)
         keys = torch.cat([self.keys, keys])
         order = torch.argsort(keys)
         self.keys = keys[order]
@@ -131,36 +139,46 @@ def _closure(blocks: torch.Tensor, counts: list[int]) -> torch.Tensor:
 def seed_blocks(
     evaluate: Evaluate, grid: SampleGrid, level: float, block: int, seed_cells: int, lipschitz: float | None
 ) -> torch.Tensor:
-    """(B, 3) int64 coordinates of the cell blocks that may hold the level set (step 1 of the module)."""
+    """(B, 3) int64 coordinates of the cell blocks that may hold the level set (step 1 of the module).
+
+    The top level has cells of ``size`` fine cells, the smallest power of two with at most
+    ``seed_cells`` cells per axis; kept cells are split until they are no larger than a block.
+    """
     device = _device_of(evaluate)
-    cells = torch.as_tensor(grid.cells, device=device)
-    upper = cells  # last point index per axis
-    top = 0
-    while math.ceil(max(grid.cells) / (block << top)) > seed_cells:
-        top += 1
-    size = block << top
-    counts = [-(-c // size) for c in grid.cells]
-    axes = [torch.arange(n, device=device) for n in counts]
-    candidates = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3)
+    upper = torch.as_tensor(grid.cells, device=device)  # last point index per axis
+    size = 1
+    while math.ceil(max(grid.cells) / size) > seed_cells:
+        size *= 2
     spacing = torch.as_tensor(grid.spacing, dtype=torch.float64)
     corner = torch.as_tensor(CORNER_OFFSETS, device=device)
-    for depth in range(top, -1, -1):
-        size = block << depth
-        corners = torch.minimum((candidates[:, None, :] + corner[None]) * size, upper)  # (K, 8, 3)
-        keys = grid.linear_index(corners)
-        unique, inverse = torch.unique(keys, return_inverse=True)
-        values = evaluate(grid.unravel(unique))[inverse]  # (K, 8)
+
+    def keep(values: torch.Tensor, size: int) -> torch.Tensor:  # values (..., 8) -> (...,) bool
         below = values < level
-        keep = below.any(dim=1) & ~below.all(dim=1)
+        kept = below.any(dim=-1) & ~below.all(dim=-1)
         if lipschitz is not None:
             diagonal = float((spacing * size).norm())
-            keep |= (values - level).abs().amax(dim=1) <= lipschitz * diagonal
-        candidates = candidates[keep]
-        if depth > 0:
-            children = (candidates[:, None, :] * 2 + corner[None]).reshape(-1, 3)
-            child_counts = torch.as_tensor([-(-c // (size // 2)) for c in grid.cells], device=device)
-            candidates = children[(children < child_counts).all(dim=1)]
-    return candidates
+            kept |= (values - level).abs().amax(dim=-1) <= lipschitz * diagonal
+        return kept
+
+    # top level: the whole coarse grid of points, evaluated at once
+    counts = [-(-c // size) for c in grid.cells]
+    axes = [torch.arange(n + 1, device=device) for n in counts]
+    points = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1) * size
+    values = evaluate(torch.minimum(points, upper).reshape(-1, 3)).reshape(points.shape[:3])
+    nx, ny, nz = counts
+    corners = torch.stack(
+        [values[ox : ox + nx, oy : oy + ny, oz : oz + nz] for ox, oy, oz in CORNER_OFFSETS.tolist()], dim=-1
+    )
+    candidates = keep(corners, size).nonzero()
+    while size > block:
+        size //= 2
+        children = (candidates[:, None, :] * 2 + corner[None]).reshape(-1, 3)
+        counts = torch.as_tensor([-(-c // size) for c in grid.cells], device=device)
+        candidates = children[(children < counts).all(dim=1)]
+        corners = torch.minimum((candidates[:, None, :] + corner[None]) * size, upper)  # (K, 8, 3)
+        unique, inverse = torch.unique(grid.linear_index(corners), return_inverse=True)
+        candidates = candidates[keep(evaluate(grid.unravel(unique))[inverse], size)]
+    return torch.unique(candidates * size // block, dim=0)
 
 
 def _device_of(evaluate: Evaluate):

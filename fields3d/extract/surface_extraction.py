@@ -117,7 +117,8 @@ def extract_mesh(
         positive_inside: the field is positive inside (occupancy, density); see the module docstring.
         color_fn: optional callable (V, 3) vertices -> (V, 3) colours, evaluated at the output vertices.
         sparse: evaluate a callable only near the surface (coarse-to-fine, see
-            :mod:`fields3d.extract.narrow_band`); False samples the whole grid.
+            :mod:`fields3d.extract.narrow_band`); False samples the whole grid, and so do grids of
+            at most ``seed_resolution`` cells per axis (the sparse search would sample them all).
         lipschitz: Lipschitz bound of the field (1 for a signed distance) to make the sparse search
             complete; without it, isolated pieces smaller than about ``1 / seed_resolution`` of the box
             may be missed.
@@ -173,7 +174,7 @@ def extract_mesh(
             vertices, faces = _skimage(sampler.dense(), level * sign, grid, dtype)
             surface = None
         else:
-            if sparse:
+            if sparse and max(grid.cells) > seed_resolution:
                 cells, _ = narrow_band_cells(
                     sampler,
                     grid,

@@ -63,7 +63,7 @@ def closed_and_oriented(faces) -> tuple[bool, str]:
     return missing == 0, f"{missing} directed edges without their reverse (holes)"
 
 
-def mesh_to_surface_distances(vertices, faces, sdf, surface_points, samples: int = 200_000, seed: int = 0):
+def mesh_to_surface_distances(vertices, faces, sdf, surface_points, samples: int = 60_000, seed: int = 0):
     """(mesh -> surface, surface -> mesh) distances: |sdf| at random points of the triangles, and for
     points of the true surface the distance to the nearest of ``samples`` random points of the mesh."""
     from scipy.spatial import cKDTree
