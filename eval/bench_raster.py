@@ -10,8 +10,9 @@ cameras on a circle at distance 3 (45 degree field of view).  Columns:
 * ``+interp+cov``: that plus ``interpolate`` of vertex positions and the antialiased ``coverage``;
 * ``fwd+bwd``: that plus backward of a loss on both (gradients to the vertex positions).
 
-Times are medians over ``--repeats`` runs after one warm-up (CUDA: synchronised wall time).  On the
-2-core development machine other work shares the cores: compare rows of one run, not across runs.
+Times are medians over ``--repeats`` runs after one warm-up (CUDA: synchronised wall time).  On a
+shared machine use ``--threads 1 --clock process``: process CPU time is little affected by other
+work on the cores (it sums all threads of this process, open3d's included).
 """
 
 from __future__ import annotations
@@ -40,17 +41,21 @@ def orbit(n: int, size: int, device) -> Cameras:
     return Cameras.from_fov(np.radians(45), size, size, np.stack(poses)).to(device)
 
 
+CLOCKS = {"wall": time.perf_counter, "process": time.process_time}
+clock = time.perf_counter
+
+
 def timed(fn, repeats: int, device) -> float:
     fn()  # warm-up (and nvdiffrast's plugin build)
     times = []
     for _ in range(repeats):
         if device.type == "cuda":
             torch.cuda.synchronize()
-        start = time.perf_counter()
+        start = clock()
         fn()
         if device.type == "cuda":
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return statistics.median(times)
 
 
@@ -89,16 +94,21 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument(
+        "--clock", choices=sorted(CLOCKS), default="wall", help="wall time or process CPU time"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    global clock
+    clock = CLOCKS[args.clock]
     import trimesh
 
     device = torch.device(args.device)
     print(
         f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
         f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, {args.views} views, "
-        f"median of {args.repeats}"
+        f"median of {args.repeats}, {args.clock} clock"
     )
     print()
     print("| backend | visibility | image | faces | raster | +interp+cov | fwd+bwd |")
