@@ -82,35 +82,17 @@ def bench(config: RasterizerConfig, verts, faces, cams, repeats: int) -> tuple[f
     return tuple(timed(fn, repeats, device) for fn in (raster, forward, forward_backward))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--backends", nargs="+", default=["cpu"], choices=["cpu", "nvdiffrast"])
-    parser.add_argument(
-        "--visibility", nargs="+", default=["zbuffer", "open3d"], choices=["zbuffer", "open3d"]
-    )
-    parser.add_argument("--sizes", nargs="+", type=int, default=[64, 128, 256])
-    parser.add_argument("--subdivisions", nargs="+", type=int, default=[3, 5, 6])
-    parser.add_argument("--views", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument(
-        "--clock", choices=sorted(CLOCKS), default="wall", help="wall time or process CPU time"
-    )
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    global clock
-    clock = CLOCKS[args.clock]
+def table(args) -> None:
+    """Print the table for ``args`` (backends, visibility, sizes, subdivisions, views, repeats, device)."""
     import trimesh
 
     device = torch.device(args.device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(
-        f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
-        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, {args.views} views, "
-        f"median of {args.repeats}, {args.clock} clock"
+        f"\n### Rasterization ({device} ({name}), torch {torch.__version__}, "
+        f"{torch.get_num_threads()} CPU threads, {args.views} views, median of {args.repeats}, "
+        f"{getattr(args, 'clock', 'wall')} clock)\n"
     )
-    print()
     print("| backend | visibility | image | faces | raster | +interp+cov | fwd+bwd |")
     print("|---|---|---|---|---|---|---|")
     for sub in args.subdivisions:
@@ -134,6 +116,50 @@ def main() -> None:
                         + " |",
                         flush=True,
                     )
+
+
+def bench_rasterization(args) -> None:
+    """A section for ``eval/bench_extract.py``'s ``SECTIONS`` registry: the default table on
+    ``args.device`` with ``args.repeats`` and ``args.clock``.  Register it there with
+    ``from bench_raster import bench_rasterization`` and
+    ``SECTIONS["rasterization"] = bench_rasterization``."""
+    global clock
+    clock = CLOCKS[getattr(args, "clock", "wall")]
+    cuda = torch.device(args.device).type == "cuda"
+    defaults = argparse.Namespace(
+        backends=["nvdiffrast", "cpu"] if cuda else ["cpu"],
+        visibility=["zbuffer"] if cuda else ["zbuffer", "open3d"],
+        sizes=[64, 128, 256],
+        subdivisions=[3, 5, 6],
+        views=8,
+        repeats=args.repeats,
+        device=args.device,
+        clock=getattr(args, "clock", "wall"),
+    )
+    table(defaults)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backends", nargs="+", default=["cpu"], choices=["cpu", "nvdiffrast"])
+    parser.add_argument(
+        "--visibility", nargs="+", default=["zbuffer", "open3d"], choices=["zbuffer", "open3d"]
+    )
+    parser.add_argument("--sizes", nargs="+", type=int, default=[64, 128, 256])
+    parser.add_argument("--subdivisions", nargs="+", type=int, default=[3, 5, 6])
+    parser.add_argument("--views", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument(
+        "--clock", choices=sorted(CLOCKS), default="wall", help="wall time or process CPU time"
+    )
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    global clock
+    clock = CLOCKS[args.clock]
+    table(args)
 
 
 if __name__ == "__main__":
