@@ -17,31 +17,49 @@ namespace fields3d {
 namespace hashgrid {
 namespace {
 
-// Rows and weights of the 2^D corners of a point in one level.
+// One (point, level) pair, prepared ahead of its use: the cell, the corners' table offsets (of the
+// first feature) and weights, and the point's clamp mask.
 template <typename T, int D>
-struct Corners {
-  int64_t row[1 << D];  // first element of the corner's features in the table
+struct Item {
+  Cell<T, D> cell;
+  int64_t row[1 << D];
   T weight[1 << D];
+  bool inside[D];
+  bool valid;  // false for a point with a NaN coordinate
 };
 
-// All corners of levels [l_begin, l_end) of a point, with a prefetch of each corner's features in
-// the tables read and written (either may be null):
-// random table reads are latency-bound on CPUs, and issuing the whole point's reads before using any
-// of them lets them overlap.
-template <typename T, int D, int F>
-void gather_corners(const T (&xc)[D], const T* read, T* write, const Levels& lv, int l_begin, int l_end,
-                    Corners<T, D>* corners) {
-  for (int l = l_begin; l < l_end; ++l) {
-    const Level& level = lv.level[l];
-    const Cell<T, D> cell(xc, level.scale);
-    Corners<T, D>& k = corners[l - l_begin];
-    for (int c = 0; c < (1 << D); ++c) {
-      uint32_t corner[D];
-      k.weight[c] = cell.corner(c, corner);
-      k.row[c] = static_cast<int64_t>(level.offset + level_row<D>(corner, level)) * F;
-      if (read) __builtin_prefetch(read + k.row[c], 0);
-      if (write) __builtin_prefetch(write + k.row[c], 1);
+// Visits the (point, level) pairs n in [n_begin, n_end), l in [l_begin, l_end) in that order.  Random
+// table reads are latency-bound on CPUs: each pair's corners are computed, and their rows in the
+// tables read and written (either may be null) prefetched, kDepth pairs before the pair is visited,
+// so that many reads are in flight at once.
+template <typename T, int D, int F, typename Visit>
+void for_each_item(const T* x, const Levels& lv, int64_t n_begin, int64_t n_end, int l_begin, int l_end,
+                   const T* read, T* write, Visit&& visit) {
+  constexpr int kDepth = 8;
+  const int n_levels = l_end - l_begin;
+  if (n_levels <= 0 || n_end <= n_begin) return;
+  const int64_t total = (n_end - n_begin) * n_levels;
+  Item<T, D> ring[kDepth];
+  for (int64_t i = 0; i < total + kDepth - 1; ++i) {
+    if (i < total) {
+      Item<T, D>& item = ring[i % kDepth];
+      const int64_t n = n_begin + i / n_levels;
+      const Level& level = lv.level[l_begin + static_cast<int>(i % n_levels)];
+      T xc[D];
+      item.valid = clamp_point<T, D>(x + n * D, xc, item.inside);
+      if (item.valid) {
+        item.cell = Cell<T, D>(xc, level.scale);
+        for (int c = 0; c < (1 << D); ++c) {
+          uint32_t corner[D];
+          item.weight[c] = item.cell.corner(c, corner);
+          item.row[c] = static_cast<int64_t>(level.offset + level_row<D>(corner, level)) * F;
+          if (read) __builtin_prefetch(read + item.row[c], 0);
+          if (write) __builtin_prefetch(write + item.row[c], 1);
+        }
+      }
     }
+    const int64_t j = i - (kDepth - 1);
+    if (j >= 0) visit(n_begin + j / n_levels, l_begin + static_cast<int>(j % n_levels), ring[j % kDepth]);
   }
 }
 
@@ -49,26 +67,27 @@ template <typename T, int D, int F>
 void forward_impl(const T* x, const T* table, T* out, int64_t N, const Levels lv) {
   const int L = lv.n_levels;
   at::parallel_for(0, N, 256, [&](int64_t begin, int64_t end) {
-    Corners<T, D> corners[kMaxLevels];
-    for (int64_t n = begin; n < end; ++n) {
-      T* o = out + n * L * F;
-      T xc[D];
-      bool inside[D];
-      if (!clamp_point<T, D>(x + n * D, xc, inside)) {
-        std::fill(o, o + L * F, std::numeric_limits<T>::quiet_NaN());
-        continue;
+    for_each_item<T, D, F>(x, lv, begin, end, 0, lv.n_active, table, nullptr,
+                           [&](int64_t n, int l, const Item<T, D>& item) {
+                             T* o = out + (n * L + l) * F;
+                             if (!item.valid) {
+                               std::fill(o, o + F, std::numeric_limits<T>::quiet_NaN());
+                               return;
+                             }
+                             T acc[F] = {};
+                             for (int c = 0; c < (1 << D); ++c) {
+                               const T* e = table + item.row[c];
+                               for (int f = 0; f < F; ++f) acc[f] += item.weight[c] * e[f];
+                             }
+                             for (int f = 0; f < F; ++f) o[f] = acc[f];
+                           });
+    if (lv.n_active < L) {  // disabled levels: zeros (NaN for NaN points)
+      for (int64_t n = begin; n < end; ++n) {
+        T xc[D];
+        bool inside[D];
+        const T fill = clamp_point<T, D>(x + n * D, xc, inside) ? T(0) : std::numeric_limits<T>::quiet_NaN();
+        std::fill(out + (n * L + lv.n_active) * F, out + (n + 1) * L * F, fill);
       }
-      gather_corners<T, D, F>(xc, table, nullptr, lv, 0, lv.n_active, corners);
-      for (int l = 0; l < lv.n_active; ++l) {
-        const Corners<T, D>& k = corners[l];
-        T acc[F] = {};
-        for (int c = 0; c < (1 << D); ++c) {
-          const T* e = table + k.row[c];
-          for (int f = 0; f < F; ++f) acc[f] += k.weight[c] * e[f];
-        }
-        for (int f = 0; f < F; ++f) o[l * F + f] = acc[f];
-      }
-      std::fill(o + lv.n_active * F, o + L * F, T(0));
     }
   });
 }
@@ -91,40 +110,31 @@ void backward_impl(const T* x, const T* table, const T* grad_out, T* grad_x_part
                    const Levels lv, const LevelSplit split) {
   const int L = lv.n_levels;
   at::parallel_for(0, split.n_tasks, 1, [&](int64_t task_begin, int64_t task_end) {
-    Corners<T, D> corners[kMaxLevels];
     for (int64_t task = task_begin; task < task_end; ++task) {
-      const int l_begin = split.begin(static_cast<int>(task)), l_end = split.end(static_cast<int>(task));
-      T* gx = grad_x_parts ? grad_x_parts + task * N * D : nullptr;
-      for (int64_t n = 0; n < N; ++n) {
-        T xc[D];
-        bool inside[D];
-        if (!clamp_point<T, D>(x + n * D, xc, inside)) continue;
-        gather_corners<T, D, F>(xc, gx ? table : nullptr, grad_table, lv, l_begin, l_end, corners);
-        T dx[D] = {};
-        for (int l = l_begin; l < l_end; ++l) {
-          const Level& level = lv.level[l];
-          const Corners<T, D>& k = corners[l - l_begin];
-          const T* g = grad_out + (n * L + l) * F;
-          if (grad_table) {
-            for (int c = 0; c < (1 << D); ++c) {
-              for (int f = 0; f < F; ++f) grad_table[k.row[c] + f] += k.weight[c] * g[f];
+      T* gx = grad_x_parts ? grad_x_parts + task * N * D : nullptr;  // this task's (N, D) slice
+      for_each_item<T, D, F>(
+          x, lv, 0, N, split.begin(static_cast<int>(task)), split.end(static_cast<int>(task)),
+          gx ? table : nullptr, grad_table, [&](int64_t n, int l, const Item<T, D>& item) {
+            if (!item.valid) return;
+            const T* g = grad_out + (n * L + l) * F;
+            if (grad_table) {
+              for (int c = 0; c < (1 << D); ++c) {
+                for (int f = 0; f < F; ++f) grad_table[item.row[c] + f] += item.weight[c] * g[f];
+              }
             }
-          }
-          if (gx) {
-            const Cell<T, D> cell(xc, level.scale);
-            T dx_level[D] = {};
-            for (int c = 0; c < (1 << D); ++c) {
-              T dot = T(0);
-              for (int f = 0; f < F; ++f) dot += g[f] * table[k.row[c] + f];
-              for (int d = 0; d < D; ++d) dx_level[d] += cell.weight_derivative(c, d) * dot;
+            if (gx) {
+              T dx[D] = {};
+              for (int c = 0; c < (1 << D); ++c) {
+                T dot = T(0);
+                for (int f = 0; f < F; ++f) dot += g[f] * table[item.row[c] + f];
+                for (int d = 0; d < D; ++d) dx[d] += item.cell.weight_derivative(c, d) * dot;
+              }
+              const T s = static_cast<T>(lv.level[l].scale);
+              for (int d = 0; d < D; ++d) {
+                if (item.inside[d]) gx[n * D + d] += dx[d] * s;
+              }
             }
-            for (int d = 0; d < D; ++d) dx[d] += dx_level[d] * static_cast<T>(level.scale);
-          }
-        }
-        if (gx) {
-          for (int d = 0; d < D; ++d) gx[n * D + d] = inside[d] ? dx[d] : T(0);
-        }
-      }
+          });
     }
   });
 }
@@ -134,59 +144,50 @@ void double_backward_impl(const T* x, const T* table, const T* grad_out, const T
                           T* grad_table, T* grad_grad_out, int64_t N, const Levels lv, const LevelSplit split) {
   const int L = lv.n_levels;
   at::parallel_for(0, split.n_tasks, 1, [&](int64_t task_begin, int64_t task_end) {
-    Corners<T, D> corners[kMaxLevels];
     for (int64_t task = task_begin; task < task_end; ++task) {
-      const int l_begin = split.begin(static_cast<int>(task)), l_end = split.end(static_cast<int>(task));
       T* gx = grad_x_parts ? grad_x_parts + task * N * D : nullptr;
-      for (int64_t n = 0; n < N; ++n) {
-        T xc[D];
-        bool inside[D];
-        if (!clamp_point<T, D>(x + n * D, xc, inside)) continue;
-        T v[D];  // gradient w.r.t. dL/dx, through the clamp's mask
-        for (int d = 0; d < D; ++d) v[d] = inside[d] ? gg_x[n * D + d] : T(0);
-        gather_corners<T, D, F>(xc, (gx || grad_grad_out) ? table : nullptr, grad_table, lv, l_begin, l_end,
-                                corners);
-        T acc_x[D] = {};
-        for (int l = l_begin; l < l_end; ++l) {
-          const Level& level = lv.level[l];
-          const Corners<T, D>& k = corners[l - l_begin];
-          const T s = static_cast<T>(level.scale);
-          const T* g = grad_out + (n * L + l) * F;
-          const Cell<T, D> cell(xc, level.scale);
-          T acc_g[F] = {};
-          T acc_x_level[D] = {};
-          for (int c = 0; c < (1 << D); ++c) {
-            const int64_t row = k.row[c];
-            T a = T(0);  // sum_d v_d dw_c/dt_d
-            for (int d = 0; d < D; ++d) a += v[d] * cell.weight_derivative(c, d);
-            if (grad_grad_out) {
-              for (int f = 0; f < F; ++f) acc_g[f] += a * table[row + f];
-            }
-            if (grad_table) {
-              for (int f = 0; f < F; ++f) grad_table[row + f] += s * a * g[f];
-            }
-            if (gx) {
-              T dot = T(0);
-              for (int f = 0; f < F; ++f) dot += g[f] * table[row + f];
-              for (int e = 0; e < D; ++e) {
-                T b = T(0);
-                for (int d = 0; d < D; ++d) {
-                  if (d != e) b += v[d] * cell.weight_second_derivative(c, d, e);
+      for_each_item<T, D, F>(
+          x, lv, 0, N, split.begin(static_cast<int>(task)), split.end(static_cast<int>(task)),
+          (gx || grad_grad_out) ? table : nullptr, grad_table, [&](int64_t n, int l, const Item<T, D>& item) {
+            if (!item.valid) return;
+            const T s = static_cast<T>(lv.level[l].scale);
+            const T* g = grad_out + (n * L + l) * F;
+            T v[D];  // gradient w.r.t. dL/dx, through the clamp's mask
+            for (int d = 0; d < D; ++d) v[d] = item.inside[d] ? gg_x[n * D + d] : T(0);
+            T acc_g[F] = {};
+            T acc_x[D] = {};
+            for (int c = 0; c < (1 << D); ++c) {
+              const int64_t row = item.row[c];
+              T a = T(0);  // sum_d v_d dw_c/dt_d
+              for (int d = 0; d < D; ++d) a += v[d] * item.cell.weight_derivative(c, d);
+              if (grad_grad_out) {
+                for (int f = 0; f < F; ++f) acc_g[f] += a * table[row + f];
+              }
+              if (grad_table) {
+                for (int f = 0; f < F; ++f) grad_table[row + f] += s * a * g[f];
+              }
+              if (gx) {
+                T dot = T(0);
+                for (int f = 0; f < F; ++f) dot += g[f] * table[row + f];
+                for (int e = 0; e < D; ++e) {
+                  T b = T(0);
+                  for (int d = 0; d < D; ++d) {
+                    if (d != e) b += v[d] * item.cell.weight_second_derivative(c, d, e);
+                  }
+                  acc_x[e] += b * dot;
                 }
-                acc_x_level[e] += b * dot;
               }
             }
-          }
-          if (grad_grad_out) {
-            T* o = grad_grad_out + (n * L + l) * F;
-            for (int f = 0; f < F; ++f) o[f] = s * acc_g[f];
-          }
-          for (int e = 0; e < D; ++e) acc_x[e] += s * s * acc_x_level[e];
-        }
-        if (gx) {
-          for (int e = 0; e < D; ++e) gx[n * D + e] = inside[e] ? acc_x[e] : T(0);
-        }
-      }
+            if (grad_grad_out) {
+              T* o = grad_grad_out + (n * L + l) * F;
+              for (int f = 0; f < F; ++f) o[f] = s * acc_g[f];
+            }
+            if (gx) {
+              for (int e = 0; e < D; ++e) {
+                if (item.inside[e]) gx[n * D + e] += s * s * acc_x[e];
+              }
+            }
+          });
     }
   });
 }

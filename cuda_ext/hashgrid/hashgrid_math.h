@@ -95,6 +95,7 @@ struct Cell {
   uint32_t base[D];  // lowest corner
   T t[D];            // fractions in [0, 1)
 
+  F3D_HD Cell() {}
   F3D_HD Cell(const T (&xc)[D], float scale) {
 #pragma unroll
     for (int d = 0; d < D; ++d) {
