@@ -17,6 +17,9 @@ def _command_type():
     commands = {
         "info": Info,
         "eval-mesh": __import__("fields3d.cli.eval_mesh", fromlist=["EvalMesh"]).EvalMesh,
+        "synth": __import__("fields3d.cli.synth", fromlist=["Synth"]).Synth,
+        "sfm": __import__("fields3d.cli.sfm", fromlist=["Sfm"]).Sfm,
+        "demo": __import__("fields3d.cli.demo", fromlist=["Demo"]).Demo,
     }
     return Union[tuple(Annotated[cls, tyro.conf.subcommand(name)] for name, cls in commands.items())]  # type: ignore[return-value]
 
