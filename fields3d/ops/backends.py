@@ -47,6 +47,11 @@ def op_backends() -> list[OpBackend]:
     ]
     entries += [
         _first("rasterizer", [("nvdiffrast", av.nvdiffrast())], "cpu", "z-buffer rasterizer"),
-        _first("marching cubes", [("cuda", av.cuda_device())], "scikit-image", "CPU"),
+        OpBackend(
+            "marching cubes",
+            "torch",
+            f"vectorised PyTorch on the field's device ({cuda.reason if cuda else 'CPU'}); no CUDA kernel; "
+            "backend='skimage' is the CPU reference",
+        ),
     ]
     return entries
