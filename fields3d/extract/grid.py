@@ -83,7 +83,7 @@ class SampleGrid:
         """
         lo = torch.tensor(self.aabb[0], dtype=torch.float64, device=ijk.device)
         step = torch.tensor(self.spacing, dtype=torch.float64, device=ijk.device)
-        return (lo + ijk.to(torch.float64) * step).to(dtype)
+        return torch.addcmul(lo, ijk.to(torch.float64), step).to(dtype)
 
     def points(self, linear: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """(...,) int64 linear point indices -> (..., 3) world positions."""

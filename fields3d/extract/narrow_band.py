@@ -9,10 +9,11 @@ A callable field is never sampled on the whole fine grid.  Instead:
    A cell is kept when its corners straddle the level or, with a Lipschitz bound ``L`` (1 for a true
    signed distance), when every corner lies within ``L * diagonal`` of the level (otherwise no
    surface point can be in the cell).
-2. **Blocks.**  Each kept block is sampled densely.  Every fine grid point is evaluated exactly once:
-   it belongs to the block ``point // block``, and a block's cells read their far faces from the
-   neighbouring blocks, which are evaluated with it.  (Evaluating a shared point twice could give
-   two values on either side of the level and open a crack.)
+2. **Blocks.**  Each kept block is sampled densely.  Every fine grid point is evaluated at most
+   once: it belongs to the block ``point // block``, and a block's cells read their far faces,
+   edges and corner from the next blocks, of which only those points are evaluated (see
+   :class:`BlockStore`).  (Evaluating a shared point twice could give two values on either side of
+   the level, as batched networks on a GPU can in the last bits, and open a crack.)
 3. **Surface following.**  Wherever the level set crosses a block's face or edge, the block across
    it is added and evaluated, until no crossing leads to an unevaluated block.  So every connected
    piece of the surface that one seed touches comes out complete and watertight, however the seeds
@@ -36,7 +37,7 @@ from fields3d.extract.cell_marching import ActiveCells, block_active_cells
 from fields3d.extract.grid import SampleGrid
 
 Evaluate = Callable[[torch.Tensor], torch.Tensor]
-"""(N, 3) int64 grid point indices -> (N,) values, no gradients."""
+"""(N, 3) grid point indices (int64, or integral float64) -> (N,) values, no gradients."""
 
 
 def _neighbour_offsets() -> tuple[list[tuple[int, int, int]], list[tuple[slice | int, ...]]]:
@@ -63,44 +64,80 @@ def _neighbour_offsets() -> tuple[list[tuple[int, int, int]], list[tuple[slice |
 
 
 class BlockStore:
-    """Values of evaluated point blocks: block ``k`` holds the points ``k * S + [0, S)`` per axis."""
+    """Values of grid points, kept by owner block: block ``k`` owns the points ``k * S + [0, S)`` per axis.
+
+    A cell block's ``(S + 1)**3`` window reads its own points and, on its far faces, edges and corner,
+    points owned by the 7 blocks after it.  Of those neighbours only the shared *region* is evaluated
+    (region ``d``, for the neighbour at offset ``d`` in {0, 1}^3: the owner's points whose local
+    coordinate is 0 on every axis where ``d`` is 1; region 0 is the whole block).  Each point is
+    evaluated at most once, whatever requests come later.
+    """
 
     def __init__(self, grid: SampleGrid, block: int, evaluate: Evaluate, dtype: torch.dtype, device):
         self.grid, self.S, self.evaluate, self.device = grid, block, evaluate, device
         self.counts = [-(-n // block) for n in grid.shape]  # point blocks per axis
+        S3 = block**3
         self.keys = torch.zeros(0, dtype=torch.int64, device=device)  # sorted linear block keys
-        self.values = torch.zeros((0, block, block, block), dtype=dtype, device=device)
+        self.values = torch.zeros((0, S3), dtype=dtype, device=device)
+        self.known = torch.zeros((0, S3), dtype=torch.bool, device=device)
         r = torch.arange(block, device=device)
         self.local = torch.stack(torch.meshgrid(r, r, r, indexing="ij"), dim=-1).reshape(-1, 3)
+        # the 8 regions as masks, then every set of regions (bit d = region d) as one mask
+        offsets = torch.as_tensor(CORNER_OFFSETS, device=device).bool()
+        region = ((self.local[None] == 0) | ~offsets[:, None, :]).all(dim=2)  # (8, S3); region 0: all
+        bits = ((torch.arange(256, device=device)[:, None] >> torch.arange(8, device=device)) & 1).bool()
+        self.region_sets = (bits[:, :, None] & region[None]).any(dim=1)  # (256, S3)
         self.points_evaluated = 0
 
     def key(self, blocks: torch.Tensor) -> torch.Tensor:
         _, cy, cz = self.counts
         return (blocks[..., 0] * cy + blocks[..., 1]) * cz + blocks[..., 2]
 
-    def ensure(self, blocks: torch.Tensor) -> None:
-        """Evaluate the blocks (K, 3) (in range) not evaluated yet."""
-        keys = torch.unique(self.key(blocks))
-        keys = keys[~torch.isin(keys, self.keys)]
-        if keys.numel() == 0:
-            return
+    def request_windows(self, blocks: torch.Tensor) -> None:
+        """Evaluate what the windows of the cell blocks (K, 3) read and is not known yet."""
+        delta = torch.as_tensor(CORNER_OFFSETS, device=self.device)
+        owners = (blocks[:, None, :] + delta[None]).reshape(-1, 3)
+        region = torch.arange(8, device=self.device).repeat(blocks.shape[0])
+        inside = (owners < torch.as_tensor(self.counts, device=self.device)).all(dim=1)
+        self.ensure(owners[inside], region[inside])
+
+    def ensure(self, blocks: torch.Tensor, regions: torch.Tensor) -> None:
+        """Evaluate the unknown points of region ``regions[i]`` (0..7) of block ``blocks[i]`` (in range)."""
+        S, S3, device = self.S, self.S**3, self.device
+        pairs = torch.unique(self.key(blocks) * 8 + regions)
+        keys, inverse = torch.unique(pairs // 8, return_inverse=True)
+        sets = torch.zeros(keys.shape[0], dtype=torch.int64, device=device)
+        sets.index_add_(0, inverse, 1 << (pairs % 8))  # the pairs are unique: the sum is a bitwise or
+        wanted = self.region_sets[sets]  # (U, S3)
+        new = ~torch.isin(keys, self.keys)
+        if bool(new.any()):
+            all_keys = torch.cat([self.keys, keys[new]])
+            order = torch.argsort(all_keys)
+            pad = int(new.sum())
+            self.keys = all_keys[order]
+            self.values = torch.cat([self.values, self.values.new_zeros((pad, S3))])[order]
+            self.known = torch.cat([self.known, self.known.new_zeros((pad, S3))])[order]
+        rows = torch.searchsorted(self.keys, keys)
         _, cy, cz = self.counts
-        blocks = torch.stack([keys // (cy * cz), (keys // cz) % cy, keys % cz], dim=1)
-        S3 = self.S**3
-        upper = torch.as_tensor(self.grid.shape, device=self.device) - 1
-        points = (blocks[:, None, :] * self.S + self.local[None]).reshape(-1, 3)
-        inside = (points <= upper).all(dim=1)  # the last blocks reach past the grid's end
-        flat = torch.zeros(points.shape[0], dtype=self.values.dtype, device=self.device)
-        flat[inside] = self.evaluate(points[inside]).to(self.values.dtype)
-        self.points_evaluated += int(inside.sum())
-        # points past the end repeat the grid's last point (which lies in the same block)
-        clamped = torch.minimum(points, upper) - blocks.repeat_interleave(S3, dim=0) * self.S
-        local = (clamped[:, 0] * self.S + clamped[:, 1]) * self.S + clamped[:, 2]
-        values = flat.reshape(-1, S3).gather(1, local.reshape(-1, S3)).reshape(-1, self.S, self.S, self.S)
-        keys = torch.cat([self.keys, keys])
-        order = torch.argsort(keys)
-        self.keys = keys[order]
-        self.values = torch.cat([self.values, values])[order]
+        origins = torch.stack([keys // (cy * cz), (keys // cz) % cy, keys % cz], dim=1) * S
+        upper = torch.as_tensor(self.grid.shape, device=device) - 1
+        need = wanted & ~self.known[rows]
+        ends = (origins + S - 1 > upper).any(dim=1)  # the last blocks reach past the grid's end
+        if bool(ends.any()):
+            need[ends] &= (origins[ends][:, None, :] + self.local[None] <= upper).all(dim=2)
+        full = need.all(dim=1)
+        if bool(full.any()):  # whole blocks: coordinates by broadcasting
+            ijk = origins[full].to(torch.float64)[:, None, :] + self.local.to(torch.float64)[None]
+            self.values[rows[full]] = self.evaluate(ijk.reshape(-1, 3)).to(self.values.dtype).reshape(-1, S3)
+            self.known[rows[full]] = True
+            self.points_evaluated += ijk.shape[0] * S3
+            need[full] = False
+        r, l = torch.nonzero(need, as_tuple=True)
+        if r.numel():  # parts of blocks (faces, edges, corners; the grid's end)
+            ijk = origins[r].to(torch.float64) + self.local[l].to(torch.float64)
+            self.values[rows[r], l] = self.evaluate(ijk).to(self.values.dtype)
+            self.known[rows[r], l] = True
+            self.points_evaluated += int(r.numel())
 
     def _window_template(self) -> tuple[torch.Tensor, torch.Tensor]:
         """For each of the (S + 1)**3 window points: which of the 8 blocks holds it, and where in it."""
@@ -115,25 +152,17 @@ class BlockStore:
     def windows(self, origins: torch.Tensor) -> torch.Tensor:
         """(B, S + 1, S + 1, S + 1) values of the points of the cell blocks at ``origins`` (B, 3).
 
-        The neighbouring point blocks must have been evaluated (see ``_closure``); window points past
-        the grid's end hold arbitrary values of the grid.
+        ``request_windows`` must have been called for these blocks.  Window points past the grid's
+        end hold arbitrary values (their cells are dropped).
         """
         S, device = self.S, self.device
         block = origins // S
         nb = block[:, None, :] + torch.as_tensor(CORNER_OFFSETS, device=device)[None]
-        # past the grid's end the window reads its own block: those cells are dropped anyway
         nb = torch.minimum(nb, torch.as_tensor(self.counts, device=device) - 1)
         slot = torch.searchsorted(self.keys, self.key(nb))  # (B, 8) rows of the store
         which, within = self._window_template()
         flat = slot.gather(1, which.expand(slot.shape[0], -1)) * S**3 + within
         return self.values.reshape(-1)[flat].reshape(-1, S + 1, S + 1, S + 1)
-
-
-def _closure(blocks: torch.Tensor, counts: list[int]) -> torch.Tensor:
-    """Cell blocks plus the point blocks their far faces read from (+1 per axis), clipped to the grid."""
-    delta = torch.as_tensor(CORNER_OFFSETS, device=blocks.device)
-    nb = (blocks[:, None, :] + delta[None]).reshape(-1, 3)
-    return nb[(nb < torch.as_tensor(counts, device=blocks.device)).all(dim=1)]
 
 
 def seed_blocks(
@@ -178,7 +207,12 @@ def seed_blocks(
         corners = torch.minimum((candidates[:, None, :] + corner[None]) * size, upper)  # (K, 8, 3)
         unique, inverse = torch.unique(grid.linear_index(corners), return_inverse=True)
         candidates = candidates[keep(evaluate(grid.unravel(unique))[inverse], size)]
-    return torch.unique(candidates * size // block, dim=0)
+    blocks = candidates * size // block
+    counts = torch.as_tensor([-(-c // block) for c in grid.cells], device=device)
+    keys = torch.unique((blocks[:, 0] * counts[1] + blocks[:, 1]) * counts[2] + blocks[:, 2])
+    return torch.stack(
+        [keys // (counts[1] * counts[2]), (keys // counts[2]) % counts[1], keys % counts[2]], dim=1
+    )
 
 
 def _device_of(evaluate: Evaluate):
@@ -222,7 +256,7 @@ def narrow_band_cells(
     parts, rounds = [], 0
     while todo.shape[0]:
         rounds += 1
-        store.ensure(_closure(todo, store.counts))
+        store.request_windows(todo)
         needed = []
         for batch in todo.split(batch_blocks):
             origins = batch * block
