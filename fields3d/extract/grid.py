@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,15 +37,13 @@ class SampleGrid:
         box = box.reshape(2, 3)
         if not torch.isfinite(box).all() or not (box[1] > box[0]).all():
             raise ValueError(f"expected a finite aabb with max > min on every axis, got {box.tolist()}")
-        if isinstance(resolution, bool) or not isinstance(resolution, (int, Sequence, torch.Size)):
-            raise ValueError(f"expected resolution as an int or 3 ints, got {resolution!r}")
-        res = [resolution] * 3 if isinstance(resolution, int) else list(resolution)
-        if len(res) != 3 or not all(isinstance(r, int) and not isinstance(r, bool) for r in res):
+        res = _resolution(resolution)
+        if res is None:
             raise ValueError(f"expected resolution as an int or 3 ints, got {resolution!r}")
         if min(res) < 2:
             raise ValueError(f"expected resolution >= 2 points per axis, got {resolution!r}")
         lo, hi = box[0].tolist(), box[1].tolist()
-        return SampleGrid((tuple(lo), tuple(hi)), (int(res[0]), int(res[1]), int(res[2])))
+        return SampleGrid((tuple(lo), tuple(hi)), res)
 
     @property
     def cells(self) -> tuple[int, int, int]:
@@ -88,3 +87,25 @@ class SampleGrid:
     def points(self, linear: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """(...,) int64 linear point indices -> (..., 3) world positions."""
         return self.to_world(self.unravel(linear), dtype)
+
+
+def _resolution(resolution) -> tuple[int, int, int] | None:
+    """(nx, ny, nz) from an int or 3 ints (Python, numpy or 0-d tensors; not bools), else None."""
+
+    def as_int(x) -> int | None:
+        if isinstance(x, bool) or (isinstance(x, torch.Tensor) and x.dtype == torch.bool):
+            return None
+        try:
+            return operator.index(x)
+        except TypeError:
+            return None
+
+    single = as_int(resolution)
+    if single is not None:
+        return (single,) * 3
+    if isinstance(resolution, str) or not hasattr(resolution, "__len__"):
+        return None
+    values = [as_int(r) for r in resolution]
+    if len(values) != 3 or any(v is None for v in values):
+        return None
+    return tuple(values)

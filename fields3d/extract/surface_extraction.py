@@ -9,6 +9,7 @@ the faces then point towards decreasing ``f``, again outwards.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 
 import numpy as np
@@ -140,7 +141,9 @@ def extract_mesh(
         raise ValueError(f"expected backend in {BACKENDS}, got {backend!r}")
     if backend == "skimage" and method != "cubes":
         raise ValueError(f"expected backend 'torch' or 'auto' for method {method!r}, got 'skimage'")
-    if not isinstance(level, (int, float)) or isinstance(level, bool) or not math.isfinite(level):
+    if isinstance(level, torch.Tensor) and level.numel() == 1:
+        level = level.item()
+    if not isinstance(level, numbers.Real) or isinstance(level, bool) or not math.isfinite(level):
         raise ValueError(f"expected a finite float level, got {level!r}")
     if not isinstance(block_size, int) or block_size < 1:
         raise ValueError(f"expected block_size >= 1, got {block_size!r}")

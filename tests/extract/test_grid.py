@@ -43,3 +43,13 @@ def test_flat_aabb_and_tuple_resolution():
 def test_bad_grids(aabb, resolution, match):
     with pytest.raises(ValueError, match=match):
         SampleGrid.create(aabb, resolution)
+
+
+def test_numpy_and_tensor_resolutions():
+    import numpy as np
+
+    assert SampleGrid.create([[0, 0, 0], [1, 1, 1]], np.int64(5)).shape == (5, 5, 5)
+    assert SampleGrid.create([[0, 0, 0], [1, 1, 1]], np.array([3, 4, 5])).shape == (3, 4, 5)
+    assert SampleGrid.create([[0, 0, 0], [1, 1, 1]], torch.tensor(6)).shape == (6, 6, 6)
+    with pytest.raises(ValueError, match="expected resolution as an int or 3 ints"):
+        SampleGrid.create([[0, 0, 0], [1, 1, 1]], "64")
