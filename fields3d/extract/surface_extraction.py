@@ -27,9 +27,11 @@ BACKENDS = ("auto", "torch", "skimage")
 
 
 class GridSampler:
-    """Evaluates a callable field at grid point indices: (N, 3) int64 -> (N,) values, no gradients.
+    """Evaluates a callable field at grid point indices, (N, 3) int64 or integral float64 -> (N,)
+    values of ``dtype``, without gradients, in chunks of ``chunk_size`` points on ``device``.
 
     Values are multiplied by ``sign`` (-1 turns an occupancy field into an inside-negative one).
+    NaN values raise ``ValueError``.
     """
 
     def __init__(
