@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                 rot = err["rotation_errors_deg"]
                 focal = float(res.scene.cameras.K[0, 0, 0] / cap.cameras.K[0, 0, 0] - 1.0) * 100
                 print(
-                    f"{mesh.stem:<12} {seed:>4} {res.num_registered:>3}/{res.num_images:<3} {rot.max():>8.3f} "
+                    f"{mesh.stem:<12} {seed:>4} {res.num_registered:>3}/{res.num_images:<3} "
+                    f"{rot.max():>8.3f} "
                     f"{rot.mean():>8.3f} {focal:>8.2f} {res.mean_reprojection_error_px:>9.3f} "
                     f"{t1 - t0:>8.1f} {t2 - t1:>6.1f}",
                     flush=True,

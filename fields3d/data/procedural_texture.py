@@ -86,7 +86,7 @@ class SolidTextureConfig:
 def _fade(frequency: float, footprint: np.ndarray) -> np.ndarray:
     """Weight of a pattern of ``frequency`` for pixels of size ``footprint``: 1 while a period spans
     >= 4 pixels, 0 below 2 pixels (no aliasing)."""
-    return np.clip((0.5 - frequency * footprint) / 0.25, 0.0, 1.0).astype(np.float32)
+    return np.clip((0.5 - np.float32(frequency) * footprint) / 0.25, 0.0, 1.0).astype(np.float32)
 
 
 def _fbm(q: np.ndarray, tables: list, base_frequency: float, footprint: np.ndarray) -> np.ndarray:
@@ -110,19 +110,20 @@ def _spots(q: np.ndarray, table: _LatticeHash) -> np.ndarray:
     the neighbours on the near side along each axis: 8 cells are visited, not 27.
     """
     base = np.floor(q)
-    near = np.where(q - base < 0.5, -1, 1).astype(np.int64)
+    frac = (q - base).astype(np.float32)  # position inside the cell, in [0, 1)
+    near = np.where(frac < 0.5, -1, 1).astype(np.int64)
     base = base.astype(np.int64)
     out = np.zeros((q.shape[0], 1), dtype=np.float32)
     for off in np.ndindex(2, 2, 2):
-        cell = base + near * np.array(off)
-        h = table(cell)  # (N, 7): centre jitter xyz, radii xyz, intensity
-        centre = cell + 0.25 + 0.5 * h[:, :3]
+        step = near * np.array(off)
+        h = table(base + step)  # (N, 7): centre jitter xyz, radii xyz, intensity
+        rel = frac - (step.astype(np.float32) + 0.25 + 0.5 * h[:, :3])  # from the spot's centre
         radii = 0.5 * (0.35 + 0.65 * h[:, 3:6])  # <= 0.5: reaches at most 0.25 beyond the cell
-        d = np.sqrt((((q - centre) / radii) ** 2).sum(1, keepdims=True))
+        d = np.sqrt(((rel / radii) ** 2).sum(1, keepdims=True))
         bump = np.clip((1.0 - d) / 0.35, 0.0, 1.0)
         bump = bump * bump * (3.0 - 2.0 * bump)
         intensity = np.where(h[:, 6:7] < 0.5, -1.0, 1.0) * (0.55 + 0.9 * np.abs(h[:, 6:7] - 0.5))
-        out += (bump * intensity).astype(np.float32)
+        out += bump * intensity.astype(np.float32)
     return np.clip(out, -1.0, 1.0)
 
 
@@ -153,7 +154,7 @@ class SolidTexture:
             raise ValueError(f"expected points of shape (N, 3), got {pts.shape}")
         cfg = self.config
         q = pts @ self.rotation.T + self.offset
-        foot = np.broadcast_to(np.asarray(footprint, dtype=np.float64), (pts.shape[0],))[:, None]
+        foot = np.broadcast_to(np.asarray(footprint, dtype=np.float32), (pts.shape[0],))[:, None]
         cells = self.cells(np.floor(q * cfg.cell_frequency).astype(np.int64))
         colors = 0.5 + 2.5 * (_fbm(q, self.colors, cfg.color_frequency, foot) - 0.5)
         base = 0.3 + 0.7 * np.clip(0.5 * cells + 0.5 * colors, 0.0, 1.0)
@@ -168,17 +169,18 @@ class SolidTexture:
 
 
 class EnvironmentMap:
-    """A seeded smooth environment: ``env(directions)`` -> radiance (N, 3) float32, roughly in [0, 2]."""
+    """A seeded smooth environment: ``env(directions)`` -> radiance (N, 3) float32, roughly in [0, 4]
+    (bright lobes: the highlights of glossy renders)."""
 
-    def __init__(self, seed: int = 0, lobes: int = 4, up=(0.0, 1.0, 0.0)):
+    def __init__(self, seed: int = 0, lobes: int = 6, up=(0.0, 1.0, 0.0)):
         rng = np.random.default_rng([int(seed), 0xE4F])
         self.up = np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
         dirs = rng.normal(size=(lobes, 3))
         self.lobe_dirs = dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
-        self.lobe_sharpness = rng.uniform(20.0, 80.0, size=lobes)
-        self.lobe_colors = rng.uniform(0.7, 1.0, size=(lobes, 3)) * rng.uniform(1.0, 1.8, size=(lobes, 1))
-        self.sky = rng.uniform(0.35, 0.7, size=3)
-        self.ground = rng.uniform(0.05, 0.25, size=3)
+        self.lobe_sharpness = rng.uniform(8.0, 40.0, size=lobes)  # angular radius ~ 9 to 20 degrees
+        self.lobe_colors = rng.uniform(0.7, 1.0, size=(lobes, 3)) * rng.uniform(2.0, 4.0, size=(lobes, 1))
+        self.sky = rng.uniform(0.3, 0.6, size=3)
+        self.ground = rng.uniform(0.02, 0.15, size=3)
         self.variation = _LatticeHash(rng, 3)
 
     def __call__(self, directions: np.ndarray) -> np.ndarray:

@@ -81,7 +81,9 @@ class SfmConfig:
 
     def validate(self) -> None:
         if self.camera_model not in CAMERA_MODELS:
-            raise InputError(f"expected camera_model in {', '.join(CAMERA_MODELS)}, got {self.camera_model!r}")
+            raise InputError(
+                f"expected camera_model in {', '.join(CAMERA_MODELS)}, got {self.camera_model!r}"
+            )
         if self.matcher not in ("exhaustive", "sequential"):
             raise InputError(f"expected matcher exhaustive or sequential, got {self.matcher!r}")
         if self.min_registered < 2:
@@ -157,7 +159,9 @@ def check_images(folder: str | os.PathLike) -> tuple[list[Path], tuple[int, int]
 
     folder = Path(folder)
     if not folder.is_dir():
-        raise InputError("no such folder" if not folder.exists() else "expected a folder of images, got a file", folder)
+        raise InputError(
+            "no such folder" if not folder.exists() else "expected a folder of images, got a file", folder
+        )
     paths = images_in(folder)
     if len(paths) < 2:
         raise InputError(f"expected at least 2 images for structure from motion, got {len(paths)}", folder)
@@ -167,9 +171,9 @@ def check_images(folder: str | os.PathLike) -> tuple[list[Path], tuple[int, int]
 
 
 def _quiet_logging(pycolmap) -> None:
-    """Keep COLMAP's glog output to errors only."""
-    pycolmap.logging.minloglevel = 2
-    pycolmap.logging.stderrthreshold = 2
+    """Silence COLMAP's glog output (failures surface as fields3d's own one-line errors)."""
+    pycolmap.logging.minloglevel = 3
+    pycolmap.logging.stderrthreshold = 3
     pycolmap.logging.verbose_level = 0
 
 

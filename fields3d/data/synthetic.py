@@ -72,7 +72,7 @@ class SynthConfig:
     """Fit each camera's distance so the mesh fills ``fill`` of the image; False: one distance for all,
     where the bounding sphere just fills the view."""
     fill: float = 0.9
-    """Fraction of the image (half-width from the centre) that the mesh may fill; sets each camera's distance."""
+    """Fraction of the half-image (from the centre) that the mesh may fill; sets each camera's distance."""
     min_distance: float = 1.5
     """Cameras stay at least this far from the origin (outside the unit sphere)."""
     supersample: int = 2
@@ -214,7 +214,7 @@ def sphere_directions(
 
 
 def fit_distance(vertices: np.ndarray, rotation: np.ndarray, fov: float, fill: float) -> float:
-    """Distance from the origin, along the camera's backward axis, at which the vertices fill ``fill`` of the view.
+    """Distance from the origin (along the camera's back axis) at which vertices fill ``fill`` of the view.
 
     For a camera with rotation ``rotation`` (3, 3) (OpenCV axes, columns x, y, z) placed at ``-D z`` and
     looking at the origin, a vertex p appears at tan-angle ``(p·x, p·y) / (D + p·z)``; the smallest D
@@ -287,7 +287,7 @@ class SurfaceRenderer:
         self.environment = EnvironmentMap(config.seed, up=up)
 
     def _cast(self, origin: np.ndarray, d_world: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Cast rays ``origin + t * d_world``; returns hit (R,) bool, z-depth t (R,), camera-facing unit normals (R, 3)."""
+        """Cast ``origin + t * d_world``: hit (R,) bool, z-depth t (R,), camera-facing unit normals (R, 3)."""
         rays = np.empty((d_world.shape[0], 6), dtype=np.float32)
         rays[:, :3] = origin
         rays[:, 3:] = d_world
@@ -306,7 +306,7 @@ class SurfaceRenderer:
     def _shade(
         self, points: np.ndarray, view: np.ndarray, n: np.ndarray, footprint: np.ndarray
     ) -> np.ndarray:
-        """Colour (R, 3) of surface points seen along unit ``view`` directions with camera-facing normals ``n``."""
+        """Colour (R, 3) of surface points seen along unit ``view`` directions; ``n`` faces the camera."""
         cos_v = np.clip(-(n * view).sum(1), 0.0, 1.0)
         albedo = self.texture(points, footprint / np.maximum(cos_v, 0.25))
         light = self.ambient + (np.clip(n @ self.lights.T, 0.0, None) * self.light_strength).sum(1)
@@ -370,7 +370,8 @@ def depth_to_png16(depth: np.ndarray, scale: float = DEPTH_SCALE) -> np.ndarray:
     q = np.round(np.asarray(depth, dtype=np.float64) * scale)
     if q.max(initial=0.0) > 65535:
         raise InputError(
-            f"expected depths below {65535 / scale:.4g} world units for a 16-bit PNG, got {q.max() / scale:.4g}"
+            f"expected depths below {65535 / scale:.4g} world units for a 16-bit PNG, "
+            f"got {q.max() / scale:.4g}"
         )
     return q.astype(np.uint16)
 

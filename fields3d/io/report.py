@@ -76,7 +76,7 @@ def image_grid(
 
 
 def colorize_depth(depth: np.ndarray) -> np.ndarray:
-    """(H, W) depth (0 = missing) -> (H, W, 3) float32 preview: near = warm/bright, far = dark blue, missing = black."""
+    """(H, W) depth (0 = missing) -> (H, W, 3) float32 preview: near = warm, far = blue, missing = black."""
     d = np.asarray(depth, dtype=np.float32)
     valid = d > 0
     out = np.zeros(d.shape + (3,), dtype=np.float32)
