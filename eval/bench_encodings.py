@@ -179,6 +179,24 @@ def triplane_case(backend: str, n: int, device: torch.device, input_grad: bool):
     return forward, forward_backward
 
 
+CASES = {"hashgrid": hashgrid_case, "triplane": triplane_case}
+
+
+def cpu_peak_mib(op: str, backend: str, n: int, input_grad: bool) -> float | None:
+    """Peak RSS growth of one forward+backward, in a fresh process whose allocator returns large
+    blocks to the system when freed (so that the sampled RSS follows the allocations)."""
+    import subprocess
+
+    command = [sys.executable, __file__, "--device", "cpu", "--memory-cell", f"{op}:{backend}:{n}"]
+    if input_grad:
+        command.append("--input-grad")
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(1 << 20)}
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])["peak_mib"]
+
+
 # ------------------------------------------------------------------------------------------------ main
 
 
@@ -218,12 +236,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--input-grad", action="store_true", help="also differentiate w.r.t. the points")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
+    parser.add_argument("--memory-cell", default=None, help=argparse.SUPPRESS)  # OP:BACKEND:N, internal
     args = parser.parse_args(argv)
 
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else args.device)
     if args.device == "auto" and not torch.cuda.is_available():
         device = torch.device("cpu")
     gpu = device.type == "cuda"
+    if args.memory_cell:
+        op, backend, n = args.memory_cell.split(":")
+        forward_backward = CASES[op](backend, int(n), device, args.input_grad)[1]
+        with PeakMemory(device) as mem:
+            forward_backward()
+        print(json.dumps({"peak_mib": mem.peak}))
+        return 0
     max_log2 = args.max_log2 if args.max_log2 is not None else (22 if gpu else 20)
     repeats = args.repeats or (10 if gpu else 3)
     budget = args.budget if args.budget is not None else (5.0 if gpu else 20.0)
@@ -231,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     name = torch.cuda.get_device_name(device) if gpu else f"CPU, {torch.get_num_threads()} threads"
     print(f"# device: {name}; torch {torch.__version__}; input grad: {args.input_grad}", flush=True)
 
-    cases = {"hashgrid": hashgrid_case, "triplane": triplane_case}
+    cases = CASES
     rows: list[Row] = []
     for op in [o.strip() for o in args.ops.split(",") if o.strip()]:
         if op not in cases:
@@ -246,10 +272,14 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     forward, forward_backward = cases[op](backend, n, device, args.input_grad)
                     fwd = median_ms(forward, device, repeats, budget)
-                    with PeakMemory(device) as mem:
-                        forward_backward()
+                    if gpu:
+                        with PeakMemory(device) as mem:
+                            forward_backward()
+                        peak = mem.peak
+                    else:
+                        peak = cpu_peak_mib(op, backend, n, args.input_grad)
                     both = median_ms(forward_backward, device, repeats, budget)
-                    rows.append(Row(op, backend, n, fwd, both, mem.peak, note))
+                    rows.append(Row(op, backend, n, fwd, both, peak, note))
                     too_slow = both / 1e3 > args.skip_after
                 except torch.OutOfMemoryError:
                     rows.append(Row(op, backend, n, None, None, None, "out of memory"))

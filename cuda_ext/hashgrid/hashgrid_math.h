@@ -9,11 +9,7 @@
 #include <cmath>
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define F3D_HD __host__ __device__ __forceinline__
-#else
-#define F3D_HD inline
-#endif
+#include "../host_device.h"
 
 namespace fields3d {
 namespace hashgrid {
@@ -61,12 +57,12 @@ template <int D>
 F3D_HD uint32_t level_row(const uint32_t (&corner)[D], const Level& lv) {
   if (lv.hash_mask != 0u) {
     uint32_t h = 0u;
-#pragma unroll
+F3D_UNROLL
     for (int d = 0; d < D; ++d) h ^= corner[d] * hash_prime(d);
     return h & lv.hash_mask;
   }
   uint32_t index = 0u, stride = 1u;
-#pragma unroll
+F3D_UNROLL
   for (int d = 0; d < D; ++d) {
     index += corner[d] * stride;
     stride *= lv.resolution;
@@ -79,7 +75,7 @@ F3D_HD uint32_t level_row(const uint32_t (&corner)[D], const Level& lv) {
 template <typename T, int D>
 F3D_HD bool clamp_point(const T* x, T (&xc)[D], bool (&inside)[D]) {
   bool finite = true;
-#pragma unroll
+F3D_UNROLL
   for (int d = 0; d < D; ++d) {
     const T v = x[d];
     if (v != v) finite = false;
@@ -97,7 +93,7 @@ struct Cell {
 
   F3D_HD Cell() {}
   F3D_HD Cell(const T (&xc)[D], float scale) {
-#pragma unroll
+F3D_UNROLL
     for (int d = 0; d < D; ++d) {
       const T p = grid_position(xc[d], scale);
       const T f = floor(p);
@@ -110,7 +106,7 @@ struct Cell {
   // product of the per-dimension factors in dimension order (as the twin multiplies them).
   F3D_HD T corner(int c, uint32_t (&point)[D]) const {
     T w = T(1);
-#pragma unroll
+F3D_UNROLL
     for (int d = 0; d < D; ++d) {
       const bool bit = (c >> d) & 1;
       point[d] = base[d] + (bit ? 1u : 0u);
@@ -122,7 +118,7 @@ struct Cell {
   // d w_c / d t_dim.
   F3D_HD T weight_derivative(int c, int dim) const {
     T w = ((c >> dim) & 1) ? T(1) : T(-1);
-#pragma unroll
+F3D_UNROLL
     for (int d = 0; d < D; ++d) {
       if (d == dim) continue;
       w *= ((c >> d) & 1) ? t[d] : T(1) - t[d];
@@ -133,7 +129,7 @@ struct Cell {
   // d^2 w_c / (d t_a d t_b) for a != b (the diagonal is zero: w is linear in each t_d).
   F3D_HD T weight_second_derivative(int c, int a, int b) const {
     T w = (((c >> a) & 1) ? T(1) : T(-1)) * (((c >> b) & 1) ? T(1) : T(-1));
-#pragma unroll
+F3D_UNROLL
     for (int d = 0; d < D; ++d) {
       if (d == a || d == b) continue;
       w *= ((c >> d) & 1) ? t[d] : T(1) - t[d];

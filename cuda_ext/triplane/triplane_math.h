@@ -8,11 +8,7 @@
 #include <cmath>
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define F3D_HD __host__ __device__ __forceinline__
-#else
-#define F3D_HD inline
-#endif
+#include "../host_device.h"
 
 namespace fields3d {
 namespace triplane {
