@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import PIL.Image  # noqa: F401  (Pillow before pycolmap; see fields3d/data/pycolmap_import.py)
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]

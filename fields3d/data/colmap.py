@@ -35,8 +35,9 @@ import torch
 
 from fields3d.cameras import Cameras
 from fields3d.data.image_files import check_images
+from fields3d.data.pycolmap_import import import_pycolmap
 from fields3d.data.scene import SceneData
-from fields3d.errors import InputError, MissingDependencyError
+from fields3d.errors import InputError
 
 MODEL_FILES = ("cameras", "images")
 SUPPORTED_MODELS = ("SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "RADIAL", "OPENCV", "FULL_OPENCV")
@@ -151,10 +152,7 @@ def read_colmap(path: str | os.PathLike, *, images: str | os.PathLike | None = N
             "colmap/sparse/0 or the folder itself",
             source,
         )
-    try:
-        import pycolmap
-    except ImportError:
-        raise MissingDependencyError("pycolmap", "reading COLMAP models", "pip install pycolmap") from None
+    pycolmap = import_pycolmap("reading COLMAP models")
     try:
         rec = pycolmap.Reconstruction(str(model))
     except Exception as e:  # pycolmap raises ValueError / RuntimeError for unreadable models

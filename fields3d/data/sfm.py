@@ -43,8 +43,9 @@ from typing import Literal
 
 import numpy as np
 
+from fields3d.data.pycolmap_import import import_pycolmap
 from fields3d.data.scene import SceneData
-from fields3d.errors import InputError, MissingDependencyError
+from fields3d.errors import InputError
 
 CameraModel = Literal["SIMPLE_RADIAL", "PINHOLE", "SIMPLE_PINHOLE", "RADIAL", "OPENCV"]
 CAMERA_MODELS = ("SIMPLE_RADIAL", "PINHOLE", "SIMPLE_PINHOLE", "RADIAL", "OPENCV")
@@ -130,22 +131,6 @@ class SfmResult:
     @property
     def num_registered(self) -> int:
         return len(self.scene)
-
-
-def import_pycolmap():
-    """Import pycolmap, loading Pillow's imaging core first.
-
-    pycolmap 4.2.1 wheels bring their own zlib; when pycolmap is imported before Pillow's ``_imaging``
-    module, a later PNG save in the same process aborts in ``deflateEnd`` (``free(): invalid pointer``).
-    Loading Pillow first avoids it.
-    """
-    import PIL.Image  # noqa: F401  (must precede pycolmap, see above)
-
-    try:
-        import pycolmap
-    except ImportError as e:  # pragma: no cover - pycolmap is a dependency
-        raise MissingDependencyError("pycolmap", "structure from motion", "pip install pycolmap") from e
-    return pycolmap
 
 
 def check_images(folder: str | os.PathLike) -> tuple[list[Path], tuple[int, int]]:

@@ -11,6 +11,7 @@ from fields3d.data.transforms_json import read_transforms_json
 from fields3d.errors import InputError
 from fields3d.io.images import write_image
 
+pytest.importorskip("PIL.Image")  # Pillow before pycolmap: see fields3d/data/pycolmap_import.py
 pycolmap = pytest.importorskip("pycolmap")
 
 MODEL_PARAMS = {
