@@ -20,6 +20,8 @@ def _command_type():
         "synth": __import__("fields3d.cli.synth", fromlist=["Synth"]).Synth,
         "sfm": __import__("fields3d.cli.sfm", fromlist=["Sfm"]).Sfm,
         "demo": __import__("fields3d.cli.demo", fromlist=["Demo"]).Demo,
+        "reconstruct": __import__("fields3d.cli.reconstruct", fromlist=["Reconstruct"]).Reconstruct,
+        "extract": __import__("fields3d.cli.extract", fromlist=["Extract"]).Extract,
     }
     return Union[tuple(Annotated[cls, tyro.conf.subcommand(name)] for name, cls in commands.items())]  # type: ignore[return-value]
 

@@ -1,1 +1,39 @@
-"""Reconstruction methods (UniSDF, NeuS, G-Shell), the trainer loop and checkpoints."""
+"""Reconstruction methods (UniSDF, NeuS, G-Shell), the trainer loop and checkpoints.
+
+Entry points (imported lazily):
+
+- :func:`reconstruct` — a capture folder in, a run folder out (``fields3d reconstruct``).
+- :func:`make_config` / :class:`ReconstructionConfig` — presets ``fast``, ``default``, ``quality``.
+- :class:`UniSDFModel` — the model (``--method neus`` is the same model with view colour only).
+- :func:`extract_run` / :func:`load_run` — re-extraction from a run folder (``fields3d extract``).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "reconstruct": "fields3d.recon.pipeline",
+    "extract_run": "fields3d.recon.pipeline",
+    "load_run": "fields3d.recon.pipeline",
+    "RunResult": "fields3d.recon.pipeline",
+    "make_config": "fields3d.recon.presets",
+    "ReconstructionConfig": "fields3d.recon.presets",
+    "UniSDFModel": "fields3d.recon.unisdf",
+    "UniSDFConfig": "fields3d.recon.unisdf",
+    "Trainer": "fields3d.recon.trainer",
+    "TrainConfig": "fields3d.recon.trainer",
+    "TrainingDiverged": "fields3d.recon.trainer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'fields3d.recon' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__
