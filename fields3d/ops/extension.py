@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import sys
 import threading
 from pathlib import Path
 
@@ -125,9 +126,27 @@ def cache_dir(kind: str) -> Path:
     return Path(cpp_extension._get_build_directory(jit_name(kind), verbose=False))
 
 
+def _cached_build_is_current(kind: str) -> bool:
+    """Whether a JIT build newer than every source exists (then loading it compiles nothing)."""
+    try:
+        built = [p.stat().st_mtime for p in cache_dir(kind).glob(f"{jit_name(kind)}*.so")]
+        sources = [p.stat().st_mtime for p in source_files(kind)]
+        sources += [p.stat().st_mtime for p in sources_dir().rglob("*.h*")]
+    except Exception:  # only decides whether to print a notice
+        return False
+    return bool(built) and max(built) >= max(sources)
+
+
 def _build(kind: str):
     from torch.utils import cpp_extension
 
+    if not _cached_build_is_current(kind):
+        print(
+            f"fields3d: compiling the {kind} kernels ({jit_name(kind)}; once, about a minute; cached in "
+            f"{cache_dir(kind)})",
+            file=sys.stderr,
+            flush=True,
+        )
     cflags = ["-O3", "-ffp-contract=off", "-fopenmp"]
     cuda_flags: list[str] = []
     if kind == "cuda":

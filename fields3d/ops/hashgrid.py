@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 import torch
@@ -204,7 +204,14 @@ def _check_inputs(
 
 def _level_constants(layout: HashGridLayout, levels: slice, device) -> dict[str, torch.Tensor]:
     """Per-level constants of ``levels`` as (L', 1) tensors (broadcast against (N, L', ...))."""
-    sl = range(layout.n_levels)[levels]
+    return _level_constants_cached(layout, levels.start, levels.stop, str(torch.device(device)))
+
+
+@lru_cache(maxsize=256)
+def _level_constants_cached(
+    layout: HashGridLayout, start: int, stop: int, device: str
+) -> dict[str, torch.Tensor]:
+    sl = range(layout.n_levels)[start:stop]
 
     def col(values, dtype):
         return torch.tensor([values[i] for i in sl], dtype=dtype, device=device)[:, None]
@@ -279,14 +286,13 @@ def _hash_grid_chunk(
         frac = pos - cell
         rows = _corner_indices(cell.to(torch.int64), layout, levels, dense)
         weights = _corner_weights(frac)
-        values = table.index_select(0, rows.view(-1)).view(*rows.shape, -1)  # (N, L', 2^D, F)
+        values = table.index_select(0, rows.view(-1)).view(*rows.shape, f)  # (N, L', 2^D, F)
         parts.append((weights.unsqueeze(-1) * values).sum(dim=-2))
     if active < layout.n_levels:
         parts.append(x.new_zeros(n, layout.n_levels - active, f))
     out = torch.cat(parts, dim=1).reshape(n, layout.n_levels * f)
-    if bool(bad.any()):
-        out = torch.where(bad[:, None], torch.full_like(out, float("nan")), out)
-    return out
+    # NaN rows for points with a NaN coordinate (no data-dependent branch: no device sync)
+    return torch.where(bad[:, None], torch.full_like(out, float("nan")), out)
 
 
 def hash_grid_torch(

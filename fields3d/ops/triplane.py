@@ -82,9 +82,7 @@ def _clamped(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _with_nan_rows(out: torch.Tensor, bad: torch.Tensor) -> torch.Tensor:
-    if bool(bad.any()):
-        out = torch.where(bad[:, None], torch.full_like(out, float("nan")), out)
-    return out
+    return torch.where(bad[:, None], torch.full_like(out, float("nan")), out)  # no device sync
 
 
 def _plane_uv(xc: torch.Tensor) -> torch.Tensor:
