@@ -19,23 +19,37 @@ from fields3d.extract.grid import SampleGrid
 
 
 def cube_tet_grid(
-    aabb, resolution, *, device=None, dtype: torch.dtype = torch.float32
+    aabb, resolution, *, device=None, dtype: torch.dtype = torch.float32, cells: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The conforming tetrahedral grid of a cube grid: 6 tetrahedra per cell around its body diagonal.
 
     Args:
         aabb: (2, 3) min and max corners, world units.
         resolution: points per axis (int or 3 ints), >= 2.
+        cells: optional (C, 3) int64 cell indices (cell ``(i, j, k)`` spans points ``(i, j, k)`` to
+            ``(i + 1, j + 1, k + 1)``): tetrahedra of these cells only (a narrow band); default all cells.
     Returns:
-        points (P, 3) world positions, in the linear order of :class:`~fields3d.extract.grid.SampleGrid`;
-        tets (T, 4) int64 point indices, T = 6 * cells, all positively oriented.
+        points (P, 3) world positions of all grid points, in the linear order of
+        :class:`~fields3d.extract.grid.SampleGrid`; tets (T, 4) int64 point indices, T = 6 * cells, all
+        positively oriented (the tets of a cell subset are the same as in the full grid).
     """
     grid = SampleGrid.create(aabb, resolution)
     idx = torch.arange(grid.num_points, device=device)
     points = grid.points(idx, dtype)
     cx, cy, cz = grid.cells
-    axes = [torch.arange(n, device=device) for n in (cx, cy, cz)]
-    cells = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3)
+    if cells is None:
+        axes = [torch.arange(n, device=device) for n in (cx, cy, cz)]
+        cells = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3)
+    else:
+        cells = torch.as_tensor(cells, device=device)
+        if cells.dim() != 2 or cells.shape[1] != 3 or cells.is_floating_point():
+            got = f"{tuple(cells.shape)} {cells.dtype}"
+            raise ValueError(f"expected integer cells of shape (C, 3), got {got}")
+        cells = cells.long()
+        upper = torch.tensor([cx, cy, cz], device=cells.device)
+        if cells.numel() and ((cells < 0).any() or (cells >= upper).any()):
+            got = f"[{cells.min(0).values.tolist()}, {cells.max(0).values.tolist()}]"
+            raise ValueError(f"expected cell indices in [0, {(cx, cy, cz)}), got the range {got}")
     lower = grid.linear_index(cells)
     corner_step = torch.as_tensor(CORNER_OFFSETS @ list(grid.strides()), device=device)
     tets = []

@@ -1,0 +1,63 @@
+"""Boundary edges and loops of triangle meshes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fields3d.extract.gshell_boundary import boundary_report
+
+
+def _grid_mesh(n: int, hole: bool):
+    """A square (n x n quads) in z = 0, optionally without its central quad."""
+    xs = np.linspace(0, 1, n + 1)
+    v = np.array([(x, y, 0.0) for y in xs for x in xs])
+    faces = []
+    for j in range(n):
+        for i in range(n):
+            if hole and i == n // 2 and j == n // 2:
+                continue
+            a, b, c, d = (
+                j * (n + 1) + i,
+                j * (n + 1) + i + 1,
+                (j + 1) * (n + 1) + i,
+                (j + 1) * (n + 1) + i + 1,
+            )
+            faces += [(a, b, d), (a, d, c)]
+    return v, np.array(faces)
+
+
+def test_square_has_one_loop_and_a_hole_adds_one():
+    v, f = _grid_mesh(4, hole=False)
+    r = boundary_report(v, f)
+    assert (r.loops, r.boundary_edges, r.nonmanifold_edges) == (1, 16, 0)
+    assert r.loop_perimeters[0] == pytest.approx(4.0)
+    v, f = _grid_mesh(5, hole=True)
+    r = boundary_report(v, f)
+    assert r.loops == 2
+    assert r.loop_lengths == (20, 4)
+
+
+def test_duplicated_seam_vertices_are_welded():
+    v, f = _grid_mesh(4, hole=False)
+    # split the mesh along x = 0.5 by duplicating the seam vertices for the right half (a UV seam)
+    seam = np.isclose(v[:, 0], 0.5)
+    dup = np.nonzero(seam)[0]
+    new_index = {int(i): len(v) + k for k, i in enumerate(dup)}
+    v2 = np.concatenate([v, v[dup]])
+    centroids = v[f].mean(1)
+    f2 = f.copy()
+    for fi in np.nonzero(centroids[:, 0] > 0.5)[0]:
+        f2[fi] = [new_index.get(int(i), int(i)) for i in f2[fi]]
+    assert boundary_report(v2, f2, weld_tolerance=0).boundary_edges == 16 + 8
+    assert boundary_report(v2, f2).boundary_edges == 16
+
+
+def test_closed_mesh_has_no_loops_and_bad_shapes_are_refused():
+    import trimesh
+
+    s = trimesh.creation.icosphere(2)
+    r = boundary_report(s.vertices, s.faces)
+    assert (r.loops, r.boundary_edges) == (0, 0)
+    with pytest.raises(ValueError, match="expected faces of shape"):
+        boundary_report(s.vertices, s.faces[:, :2])
