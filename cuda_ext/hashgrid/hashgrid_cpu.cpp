@@ -100,8 +100,10 @@ struct LevelSplit {
   int end(int task) const { return (task + 1) * n_active / n_tasks; }
 };
 
-LevelSplit split_levels(int n_active) {
-  const int threads = std::max(1, at::get_num_threads());
+// Small problems run on one thread: waking a team costs more than the work (and much more on a
+// loaded machine).
+LevelSplit split_levels(int n_active, int64_t N) {
+  const int threads = N * n_active < (int64_t(1) << 14) ? 1 : std::max(1, at::get_num_threads());
   return {std::max(1, std::min(threads, n_active)), n_active};
 }
 
@@ -211,7 +213,7 @@ void forward_cpu(const at::Tensor& x, const at::Tensor& table, at::Tensor& out, 
 void backward_cpu(const at::Tensor& x, const at::Tensor& table, const at::Tensor& grad_out, at::Tensor& grad_x,
                   at::Tensor& grad_table, const Levels& lv) {
   if (lv.n_active == 0) return;
-  const LevelSplit split = split_levels(lv.n_active);
+  const LevelSplit split = split_levels(lv.n_active, x.size(0));
   at::Tensor parts = grad_x.defined() ? x.new_zeros({split.n_tasks, x.size(0), x.size(1)}) : at::Tensor();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "hashgrid_backward_cpu", [&] {
     dispatch_dims_features(x.size(1), table.size(1), [&](auto d, auto f) {
@@ -227,7 +229,7 @@ void double_backward_cpu(const at::Tensor& x, const at::Tensor& table, const at:
                          const at::Tensor& gg_x, at::Tensor& grad_x, at::Tensor& grad_table,
                          at::Tensor& grad_grad_out, const Levels& lv) {
   if (lv.n_active == 0) return;
-  const LevelSplit split = split_levels(lv.n_active);
+  const LevelSplit split = split_levels(lv.n_active, x.size(0));
   at::Tensor parts = grad_x.defined() ? x.new_zeros({split.n_tasks, x.size(0), x.size(1)}) : at::Tensor();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "hashgrid_double_backward_cpu", [&] {
     dispatch_dims_features(x.size(1), table.size(1), [&](auto d, auto f) {

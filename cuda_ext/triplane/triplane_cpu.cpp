@@ -142,7 +142,8 @@ template <typename T>
 void grad_planes_impl(const T* x, const T* planes, const int64_t* index, const T* grad_out, T* grad_planes,
                       const Shape s, int reduce) {
   const int64_t total_rows = s.B * 3 * s.R;
-  const int threads = std::max(1, at::get_num_threads());
+  // small problems on one thread: waking a team costs more than the work
+  const int threads = s.N < 4096 ? 1 : std::max(1, at::get_num_threads());
   const int64_t n_bands = threads == 1 ? 1 : std::max<int64_t>(2, std::min<int64_t>(2 * threads, total_rows / 2));
   const int64_t band_rows = (total_rows + n_bands - 1) / n_bands;
   const int n_parities = n_bands == 1 ? 1 : 2;

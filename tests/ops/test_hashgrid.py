@@ -132,7 +132,7 @@ def test_twin_chunks_give_the_same_result():
 
 
 def test_twin_gradcheck_and_gradgradcheck():
-    layout = small_layout(n_levels=3, finest_resolution=16, log2_table_size=6)
+    layout = small_layout(n_levels=3, base_resolution=2, finest_resolution=8, log2_table_size=4)
     assert layout.dense[0] and not layout.dense[-1]
     x, table = random_inputs(layout, 6)
     x.requires_grad_(True)
@@ -184,7 +184,7 @@ def test_cpu_kernel_matches_twin_float32(cpu_kernels, rel_err, n_dims, features)
 
 
 def test_cpu_kernel_float64_gradcheck_and_gradgradcheck(cpu_kernels):
-    layout = small_layout(n_levels=3, finest_resolution=16, log2_table_size=6)
+    layout = small_layout(n_levels=3, base_resolution=2, finest_resolution=8, log2_table_size=4)
     x, table = random_inputs(layout, 6)
     x.requires_grad_(True)
     table.requires_grad_(True)
@@ -288,7 +288,7 @@ def test_cuda_kernel_matches_twin(cuda_kernels, rel_err, features):
 
 @pytest.mark.gpu
 def test_cuda_kernel_float64_gradgradcheck(cuda_kernels):
-    layout = small_layout(n_levels=3, finest_resolution=16, log2_table_size=6)
+    layout = small_layout(n_levels=3, base_resolution=2, finest_resolution=8, log2_table_size=4)
     x = torch.rand(6, 3, dtype=torch.float64, device="cuda", requires_grad=True)
     table = torch.rand(layout.n_entries, 2, dtype=torch.float64, device="cuda", requires_grad=True)
 

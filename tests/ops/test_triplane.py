@@ -63,7 +63,7 @@ def test_batched_twin_reads_each_points_object():
 
 @pytest.mark.parametrize("reduce", REDUCTIONS)
 def test_twin_gradcheck_and_gradgradcheck(reduce):
-    planes = torch.randn(2, 3, 2, 4, 4, dtype=torch.float64, requires_grad=True)
+    planes = torch.randn(2, 3, 2, 3, 3, dtype=torch.float64, requires_grad=True)
     x = torch.rand(5, 3, dtype=torch.float64, requires_grad=True)
     index = torch.tensor([0, 1, 1, 0, 1])
 
@@ -109,7 +109,7 @@ def test_cpu_kernel_matches_twin_float32(cpu_kernels, rel_err, reduce, channels)
 
 @pytest.mark.parametrize("reduce", REDUCTIONS)
 def test_cpu_kernel_batched_float64_gradcheck(cpu_kernels, reduce):
-    planes = torch.randn(3, 3, 2, 4, 4, dtype=torch.float64, requires_grad=True)
+    planes = torch.randn(3, 3, 2, 3, 3, dtype=torch.float64, requires_grad=True)
     x = torch.rand(7, 3, dtype=torch.float64, requires_grad=True)
     index = torch.tensor([2, 0, 1, 1, 2, 0, 2])
 
