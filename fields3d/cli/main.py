@@ -22,6 +22,7 @@ def _command_type():
         "demo": __import__("fields3d.cli.demo", fromlist=["Demo"]).Demo,
         "reconstruct": __import__("fields3d.cli.reconstruct", fromlist=["Reconstruct"]).Reconstruct,
         "extract": __import__("fields3d.cli.extract", fromlist=["Extract"]).Extract,
+        "triplane": __import__("fields3d.cli.triplane", fromlist=["Triplane"]).Triplane,
         "gshell": __import__("fields3d.cli.gshell", fromlist=["GShell"]).GShell,
     }
     return Union[tuple(Annotated[cls, tyro.conf.subcommand(name)] for name, cls in commands.items())]  # type: ignore[return-value]
