@@ -19,6 +19,9 @@ $(BIN)/fields3d: pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	@echo "compiling fields3d's CPU kernels (once, about a minute; cached in ~/.cache/torch_extensions)"
+	@$(BIN)/python -c "from fields3d.ops import extension; extension.load('cpu')" \
+	  || echo "warning: the CPU kernels did not build; fields3d falls back to its PyTorch twins"
 	@touch $@
 
 setup: $(BIN)/fields3d
