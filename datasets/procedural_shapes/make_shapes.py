@@ -3,7 +3,7 @@
     python datasets/procedural_shapes/make_shapes.py --out DIR [--per-class 170] [--seed 0]
 
 Output: meshes/<class>_<k>.ply (closed), seg/<class>_<k>.seg (global part id per face), parts.csv,
-labels.csv (file,class,seg,split,group; the last 20 % of each class is the test split). Re-running
+labels.csv (file,class,seg,split,group; every 5th shape of a class is in the test split). Re-running
 keeps existing shapes (resumes). See README.md next to this script.
 """
 

@@ -138,15 +138,16 @@ class PreparedObject:
 
 
 def prepare_object(
-    plan: ObjectPlan, config: DatasetFitConfig, shape: Shape, face_labels: np.ndarray | None
+    plan: ObjectPlan, config: DatasetFitConfig, shape: Shape, face_labels: np.ndarray | None, device="cpu"
 ) -> PreparedObject:
-    """Normalise ``shape`` for ``plan``'s copy, draw its supervision and labelled surface points."""
+    """Normalise ``shape`` for ``plan``'s copy, draw its supervision and labelled surface points (mesh
+    distances through open3d, or through the PyTorch twin on ``device`` when open3d is missing)."""
     from fields3d.geometry.mesh_sampling import sample_surface
 
     check_field_for_shape(config.field, shape)
     sim = box_normalization(shape.vertices, config.fill, plan.spec.rotation, plan.spec.scale)
     vertices = sim.apply_points(shape.vertices)
-    distance = ShapeDistance(vertices, shape.faces)
+    distance = ShapeDistance(vertices, shape.faces, device=str(device))
     rng = np.random.default_rng(object_seed(config.seed, plan.id))
     samples = field_supervision(distance, config.field, config.supervision, rng)
     if shape.is_mesh:
@@ -237,7 +238,7 @@ def fit_shard(
     prepared = []
     for plan in plans:
         shape, labels = cache.get(plan.source)
-        prepared.append(prepare_object(plan, config, shape, labels))
+        prepared.append(prepare_object(plan, config, shape, labels, device))
     t_prep = time.perf_counter() - t0
     points = torch.from_numpy(np.stack([p.points for p in prepared])).to(device)
     values = torch.from_numpy(np.stack([p.values for p in prepared])).to(device)

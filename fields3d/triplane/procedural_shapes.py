@@ -463,21 +463,22 @@ def write_shape_set(
 ) -> Path:
     """Write ``per_class`` shapes of each class to ``out``: ``meshes/<class>_<k>.ply``,
     ``seg/<class>_<k>.seg`` (one global part id per face), ``parts.csv`` (id,name) and ``labels.csv``
-    (file,class,seg,split,group; the last ``test_fraction`` of each class is ``test``). Existing shape
-    files are kept (re-running resumes). Returns the labels CSV path."""
+    (file,class,seg,split,group; a regular ``test_fraction`` of each class, e.g. every 5th, is ``test``).
+    Shapes are made and listed class-interleaved (k-major), so any prefix of the list is balanced over
+    the classes.
+    Existing shape files are kept (re-running resumes). Returns the labels CSV path."""
     from fields3d.io.atomic import atomic_path, write_text
     from fields3d.io.mesh import write_mesh
 
     out = Path(out)
     classes = list(CLASSES) if classes is None else classes
     rows = []
-    jobs = [(c, k) for c in classes for k in range(per_class)]
+    jobs = [(c, k) for k in range(per_class) for c in classes]  # interleaved: any prefix is class-balanced
     it = jobs
     if progress:
         from tqdm.auto import tqdm
 
         it = tqdm(jobs, desc="procedural shapes", unit="shape")
-    n_test = int(round(per_class * test_fraction))
     for c, k in it:
         name = f"{c}_{k:04d}"
         mesh_path, seg_path = out / "meshes" / f"{name}.ply", out / "seg" / f"{name}.seg"
@@ -488,7 +489,9 @@ def write_shape_set(
             seg_path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(seg_path) as tmp:
                 np.savetxt(tmp, m.face_labels, fmt="%d")
-        split = "test" if k >= per_class - n_test else "train"
+        split = (
+            "test" if int((k + 1) * test_fraction) > int(k * test_fraction) else "train"
+        )  # every 5th at 0.2
         rows.append((f"meshes/{name}.ply", c, f"seg/{name}.seg", split, name))
     write_text(out / "parts.csv", "id,name\n" + "".join(f"{i},{n}\n" for i, n in enumerate(PART_NAMES)))
     labels = out / "labels.csv"

@@ -43,13 +43,32 @@ class FieldSamples:
     values: np.ndarray
 
 
-class ShapeDistance:
-    """Distances from points to one normalised shape (open3d ray casting for meshes, a k-d tree for
-    points)."""
+DISTANCE_BACKENDS = ("auto", "open3d", "torch")
 
-    def __init__(self, vertices: np.ndarray, faces: np.ndarray):
+
+def _resolve_distance_backend(backend: str) -> str:
+    if backend != "auto":
+        return backend
+    try:
+        import open3d  # noqa: F401
+    except ImportError:
+        return "torch"
+    return "open3d"
+
+
+class ShapeDistance:
+    """Distances from points to one normalised shape: meshes through open3d ray casting (``open3d``) or its
+    pure-PyTorch twin (``torch``, :mod:`fields3d.triplane.mesh_distance_torch`, brute force: meant for
+    GPUs; sign from the winding number instead of ray parity); point clouds through a k-d tree.
+    ``auto`` takes open3d when it is importable."""
+
+    def __init__(self, vertices: np.ndarray, faces: np.ndarray, backend: str = "auto", device: str = "cpu"):
+        if backend not in DISTANCE_BACKENDS:
+            raise ValueError(f"expected backend in {DISTANCE_BACKENDS}, got {backend!r}")
         self.vertices = np.asarray(vertices, dtype=np.float64)
         self.faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+        self.backend = _resolve_distance_backend(backend)
+        self.device = device
         self._scene = None
         self._tree = None
 
@@ -74,6 +93,23 @@ class ShapeDistance:
 
         return o3d.core.Tensor(np.ascontiguousarray(points, dtype=np.float32))
 
+    def _torch(self, name: str, points: np.ndarray) -> np.ndarray:
+        import torch
+
+        from fields3d.triplane import mesh_distance_torch as twin
+
+        fn = {
+            "unsigned": twin.unsigned_distance,
+            "signed": twin.signed_distance,
+            "winding": twin.winding_number,
+        }[name]
+        dtype = torch.float64 if self.device == "cpu" else torch.float32
+        p = torch.as_tensor(np.asarray(points), dtype=dtype, device=self.device)
+        v = torch.as_tensor(self.vertices, dtype=dtype, device=self.device)
+        f = torch.as_tensor(self.faces, device=self.device)
+        chunk = 64 if self.device == "cpu" else 4096
+        return fn(p, v, f, chunk).float().cpu().numpy()
+
     def unsigned(self, points: np.ndarray) -> np.ndarray:
         """(M, 3) -> (M,) float32 distance to the surface (or to the nearest point of a point cloud)."""
         if not self.has_faces:
@@ -82,12 +118,16 @@ class ShapeDistance:
 
                 self._tree = cKDTree(self.vertices)
             return self._tree.query(points, k=1)[0].astype(np.float32)
+        if self.backend == "torch":
+            return self._torch("unsigned", points)
         return self._raycasting().compute_distance(self._query(points)).numpy().astype(np.float32)
 
     def signed(self, points: np.ndarray) -> np.ndarray:
         """(M, 3) -> (M,) float32 signed distance, negative inside (closed meshes only)."""
         if not self.has_faces:
             raise ValueError("expected a mesh with faces for a signed distance, got a point cloud")
+        if self.backend == "torch":
+            return self._torch("signed", points)
         return (
             self._raycasting()
             .compute_signed_distance(self._query(points), nsamples=3)
@@ -99,6 +139,8 @@ class ShapeDistance:
         """(M, 3) -> (M,) float32 1 inside, 0 outside (closed meshes only)."""
         if not self.has_faces:
             raise ValueError("expected a mesh with faces for occupancy, got a point cloud")
+        if self.backend == "torch":
+            return (self._torch("winding", points) > 0.5).astype(np.float32)
         return (
             self._raycasting().compute_occupancy(self._query(points), nsamples=3).numpy().astype(np.float32)
         )

@@ -64,3 +64,16 @@ def test_closedness_and_field_checks(tmp_path):
     check_field_for_shape("udf", shape)
     np.save(tmp_path / "pts.npy", v)
     assert load_shape(tmp_path / "pts.npy").kind == "points"
+
+
+def test_torch_twin_matches_open3d():
+    pytest.importorskip("open3d")
+    from fields3d.triplane.procedural_shapes import generate_shape
+
+    m = generate_shape("mug", seed=2, resolution=32, target_faces=400)  # concave, a hole through the handle
+    pts = np.random.default_rng(0).uniform(-1, 1, size=(300, 3)).astype(np.float32)
+    o3d = ShapeDistance(m.vertices, m.faces, backend="open3d")
+    twin = ShapeDistance(m.vertices, m.faces, backend="torch")
+    assert np.allclose(twin.unsigned(pts), o3d.unsigned(pts), atol=1e-5)
+    assert np.allclose(twin.signed(pts), o3d.signed(pts), atol=1e-5)
+    assert np.array_equal(twin.occupancy(pts), o3d.occupancy(pts))
