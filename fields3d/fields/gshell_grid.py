@@ -17,7 +17,7 @@ always closed, and wherever it would leave the active region it is closed there 
 vertices are differentiable with respect to all three parameters.  ``use_msdf=False`` keeps the whole
 template (the watertight, SDF-only baseline).  Regularisers: :meth:`sign_regularizer` (DMTet's
 cross-entropy on grid edges with a sign change, against floaters), :meth:`eikonal` (finite-difference
-``(|grad sdf| - 1)^2``), and :meth:`msdf_smoothness`.
+``(|grad sdf| - 1)^2``), and :meth:`msdf_eikonal`.
 """
 
 from __future__ import annotations
@@ -247,13 +247,14 @@ class GShellGrid(nn.Module):
             return self.sdf.sum() * 0.0
         return (g.norm(dim=1) - 1.0).pow(2).mean()
 
-    def msdf_smoothness(self, near_cells: float = 3.0) -> torch.Tensor:
-        """Mean squared forward-difference gradient of the mSDF, relative to 1 (``(|grad m| - 1)_+^2``):
-        keeps the mSDF distance-like near the surface, so the cut moves smoothly."""
+    def msdf_eikonal(self, near_cells: float = 3.0) -> torch.Tensor:
+        """Mean ``(|grad msdf| - 1)^2`` by forward differences at points within ``near_cells`` cells of the
+        SDF's surface: a distance-like mSDF (its zero set a surface crossing the template at the
+        boundaries) rather than one that hovers near 0."""
         g = self._forward_differences(self.msdf, near_cells * self.cell_size)
         if g.shape[0] == 0:
             return self.msdf.sum() * 0.0
-        return (g.norm(dim=1) - 1.0).clamp_min(0.0).pow(2).mean()
+        return (g.norm(dim=1) - 1.0).pow(2).mean()
 
     # ----------------------------------------------------------------------------------------------
     # dense views and resampling
@@ -316,18 +317,21 @@ class GShellGrid(nn.Module):
 
 
 def trilinear(dense: torch.Tensor, grid: SampleGrid, positions: torch.Tensor, fill: float) -> torch.Tensor:
-    """Trilinear interpolation of a (nx, ny, nz) grid of ``grid`` at (N, 3) world positions -> (N,)
-    (``fill`` outside the box)."""
+    """Trilinear interpolation of a (nx, ny, nz) or (C, nx, ny, nz) grid of ``grid`` at (N, 3) world
+    positions -> (N,) or (N, C) (``fill`` outside the box; differentiable w.r.t. both inputs)."""
     lo = torch.tensor(grid.aabb[0], dtype=positions.dtype, device=positions.device)
     hi = torch.tensor(grid.aabb[1], dtype=positions.dtype, device=positions.device)
     u = 2.0 * (positions - lo) / (hi - lo) - 1.0  # [-1, 1] along (x, y, z) = dims (nx, ny, nz)
     # grid_sample's last coordinate indexes the input's last dim (W): reorder (x, y, z) -> (z, y, x)
     g = u[:, [2, 1, 0]].reshape(1, -1, 1, 1, 3).to(dense.dtype)
+    volume = dense[None] if dense.dim() == 4 else dense[None, None]
     out = torch.nn.functional.grid_sample(
-        dense[None, None], g, mode="bilinear", padding_mode="border", align_corners=True
-    ).reshape(-1)
-    inside = ((u >= -1) & (u <= 1)).all(dim=1)
-    return torch.where(inside, out, torch.full_like(out, fill))
+        volume, g, mode="bilinear", padding_mode="border", align_corners=True
+    )
+    out = out.reshape(volume.shape[1], -1).T  # (N, C)
+    inside = ((u >= -1) & (u <= 1)).all(dim=1, keepdim=True)
+    out = torch.where(inside, out, torch.full_like(out, fill))
+    return out if dense.dim() == 4 else out[:, 0]
 
 
 def cells_near_points(grid: SampleGrid, points: np.ndarray, dilation: int) -> torch.Tensor:
