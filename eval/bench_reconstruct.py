@@ -90,8 +90,10 @@ def run_case(name: str, args) -> dict:
             return {"case": name, "error": f"shared data missing: {data}"}
     if args.steps:
         config.train.steps = args.steps
+    if args.color_normals:
+        config.model.color_normals = args.color_normals
     config.threads = args.threads
-    run = work / f"{name}_{preset}"
+    run = work / f"{name}_{preset}{args.tag}"
     if run.exists() and not args.keep:
         shutil.rmtree(run)
     load_before = os.getloadavg()[0]
@@ -103,6 +105,7 @@ def run_case(name: str, args) -> dict:
         "case": name,
         "preset": preset,
         "color": config.model.color.mode,
+        "normals": config.model.color_normals,
         "seconds": seconds,
         "train_s": m["timing"]["train_seconds_total"],
         "threads": m["timing"]["threads"],
@@ -204,6 +207,9 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(ROOT / "runs" / "bench_reconstruct"))
     parser.add_argument("--preset", default="fast", choices=["fast", "default", "quality"])
     parser.add_argument("--steps", type=int, default=0, help="override the preset's steps (0: keep)")
+    parser.add_argument("--color-normals", choices=["predicted", "gradient"], default=None,
+                        help="override the normals the colour branches see")
+    parser.add_argument("--tag", default="", help="suffix of the run folders")
     parser.add_argument("--views", type=int, default=48)
     parser.add_argument("--res", type=int, default=128)
     parser.add_argument("--threads", type=int, default=0, help="0: the idle cores")

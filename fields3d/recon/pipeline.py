@@ -253,12 +253,22 @@ def reconstruct(
         "total_seconds": t_end - t_start,
         "device": str(device),
         "threads": threads,
+        "hashgrid_backend": _hashgrid_backend(model),
     }
     write_json(run / "metrics.json", metrics)
     log(f"mesh: {mesh_path} ({len(mesh.vertices)} vertices, {len(mesh.faces)} faces)")
     log(f"metrics: {run / 'metrics.json'}")
     log(f"report: {report}")
     return RunResult(run, mesh_path, metrics, report, previews)
+
+
+def _hashgrid_backend(model) -> str:
+    """The hash grid backend the SDF used ("cpp" / "cuda" kernels, or the "torch" twin)."""
+    from fields3d.ops.hashgrid import resolve_backend
+
+    enc = model.field.encoding
+    probe = torch.zeros(1, 3, device=model.device, dtype=enc.table.dtype)
+    return resolve_backend(enc.config.backend, probe, enc.layout)
 
 
 def _read_gt(path):

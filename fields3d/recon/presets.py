@@ -8,7 +8,7 @@ preset            intent
 ``fast``          CPU, minutes: 12-level grid (2^16 rows, finest 512), 1024 rays x 1200 steps,
                   images downscaled to 400 px, mesh at 256^3.
 ``default``       GPU minutes (CPU: an hour or more): 16 levels (2^19, finest 2048), 4096 rays x
-                  20k steps, images up to 1024 px, mesh at 512^3.
+                  10k steps, images up to 1024 px, mesh at 512^3.
 ``quality``       GPU, longer: 16 levels (2^21, finest 4096), 8192 rays x 50k steps, full-size
                   images, mesh at 1024^3.
 ================  ===========================================================================
@@ -145,7 +145,7 @@ def make_config(method: str = "unisdf", preset: str = "fast") -> ReconstructionC
         )
         m.sampling.min_step = 2.0 / 512
         m.sampling.grid.resolution = 128
-        t.steps, t.rays_per_step = 20000, 4096
+        t.steps, t.rays_per_step = 10000, 4096
         t.warmup_steps, t.checkpoint_every = 500, 2000
         t.eikonal_surface_points, t.eikonal_space_points = 4096, 1024
         c.data.max_image_size, c.data.eval_max_image_size = 1024, 800

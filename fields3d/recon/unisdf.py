@@ -45,16 +45,18 @@ class SamplingConfig:
     ``2 band_scale / step_scale`` samples per crossing of the surface band at any s."""
     max_step: float = 2.0 / 32
     """Largest marching step, normalised units."""
-    prune_transmittance: float = 1e-3
+    prune_transmittance: float = 1e-2
     """Training: a gradient-free pass over the marched samples drops those behind the point where the
     transmittance falls below this (0: keep all)."""
     max_samples: int = 64
     """Most occupied samples kept per ray (the nearest)."""
-    n_uniform: int = 0
-    """Stratified samples over the whole segment added to every ray (captures without masks need some)."""
+    n_uniform: int | None = None
+    """Stratified samples over the whole segment added to every ray, so that the surface can appear
+    where the occupancy grid sees none; None: 0 with masks (the mask rescues such rays, see n_rescue),
+    8 with a background field (captures without masks)."""
     n_rescue: int = 16
     """Stratified samples for rays a mask marks as object but that meet no occupied cell."""
-    weight_threshold: float = 1e-4
+    weight_threshold: float = 1e-3
     """Colour branches run only at samples with at least this weight."""
 
     def validate(self) -> None:
@@ -66,7 +68,7 @@ class SamplingConfig:
             raise ValueError(f"expected prune_transmittance in [0, 1), got {self.prune_transmittance}")
         if self.max_samples < 1:
             raise ValueError(f"expected max_samples >= 1, got {self.max_samples}")
-        if self.n_uniform < 0 or self.n_rescue < 0:
+        if (self.n_uniform is not None and self.n_uniform < 0) or self.n_rescue < 0:
             raise ValueError(f"expected n_uniform, n_rescue >= 0, got {self.n_uniform}, {self.n_rescue}")
         if not 0 <= self.weight_threshold < 1:
             raise ValueError(f"expected weight_threshold in [0, 1), got {self.weight_threshold}")
@@ -83,7 +85,7 @@ class UniSDFConfig:
     background: Literal["auto", "none", "nerf"] = "auto"
     """auto: a background field when the capture has no masks; none: a constant colour; nerf: always."""
     background_field: BackgroundFieldConfig = field(default_factory=BackgroundFieldConfig)
-    color_normals: Literal["predicted", "gradient"] = "predicted"
+    color_normals: Literal["predicted", "gradient"] = "gradient"
     """Normals the colour branches see: the field's predicted normals (cheap; tied to the SDF gradient by
     the normal loss), or the SDF gradient itself at the colour samples (NeuS / UniSDF; a second-order
     gradient at those samples, which also serve the eikonal loss)."""
@@ -162,6 +164,8 @@ class UniSDFModel(nn.Module):
         self.occupancy = OccupancyGrid(config.sampling.grid, bound=config.sdf.bound)
         want_bg = config.background == "nerf" or (config.background == "auto" and use_background)
         self.background = BackgroundField(config.background_field) if want_bg else None
+        n_uniform = config.sampling.n_uniform
+        self.n_uniform = n_uniform if n_uniform is not None else (8 if self.background is not None else 0)
 
     # ----------------------------------------------------------------------------------------------
     @property
@@ -238,7 +242,7 @@ class UniSDFModel(nn.Module):
                 hit,
                 step=self.marching_step(),
                 max_samples=cfg.max_samples,
-                n_uniform=cfg.n_uniform,
+                n_uniform=self.n_uniform,
                 extra_uniform=rescue,
                 n_extra_uniform=cfg.n_rescue,
                 jitter=train,

@@ -56,6 +56,9 @@ class OccupancyGridConfig:
     """Multiplier of the cell half-diagonal (covers SDFs with gradients somewhat above 1)."""
     dilation: int = 1
     """Occupied cells are grown by this many cells after each update."""
+    sphere_radius: float | None = 1.0
+    """Cells entirely outside the sphere of this radius stay empty (the region rays are sampled in);
+    None: the whole cube."""
 
     def validate(self) -> None:
         if self.resolution < 4:
@@ -84,6 +87,8 @@ class OccupancyGrid(nn.Module):
         self.bound = float(bound)
         r = config.resolution
         self.register_buffer("occupied", torch.ones(r, r, r, dtype=torch.bool))
+        self.register_buffer("bounds", torch.tensor([[-self.bound] * 3, [self.bound] * 3]))
+        """(2, 3) box around the occupied cells (one cell of margin); rays are marched inside it only."""
 
     @property
     def resolution(self) -> int:
@@ -159,8 +164,41 @@ class OccupancyGrid(nn.Module):
                 ]
                 > 0
             )
+        if cfg.sphere_radius is not None:
+            occupied &= (self.cell_centers().norm(dim=-1) <= cfg.sphere_radius + half_diag).view(r, r, r)
         self.occupied.copy_(occupied)
+        self.bounds.copy_(self.occupied_bounds(margin_cells=1).to(self.bounds))
         return self.occupied_fraction()
+
+    def _lookup(self, points: torch.Tensor) -> torch.Tensor:
+        """(..., 3) points inside the cube -> (...) occupancy (points outside are clamped onto it)."""
+        r = self.resolution
+        idx = ((points + self.bound) * (1.0 / self.cell_size)).to(torch.int32).clamp_(0, r - 1)
+        flat = (idx[..., 0] * r + idx[..., 1]) * r + idx[..., 2]
+        return self.occupied.view(-1)[flat.long()]
+
+    def _lookup_along(self, origins: torch.Tensor, directions: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """(R, K) occupancy of the points ``origins + t directions`` (one fused multiply-add per point)."""
+        r = self.resolution
+        scale = 1.0 / self.cell_size
+        start = ((origins + self.bound) * scale)[:, None, :]
+        cell = torch.addcmul(start, t[..., None], (directions * scale)[:, None, :]).to(torch.int32)
+        cell.clamp_(0, r - 1)
+        strides = torch.tensor([r * r, r, 1], dtype=torch.int32, device=cell.device)
+        flat = (cell * strides).sum(-1, dtype=torch.int64)
+        return self.occupied.view(-1)[flat]
+
+    def _box_segment(
+        self, origins: torch.Tensor, directions: torch.Tensor, near: torch.Tensor, far: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """[near, far] of each ray clipped to the box around the occupied cells (slab method)."""
+        safe = torch.where(directions.abs() < 1e-9, torch.full_like(directions, 1e-9), directions)
+        inv = 1.0 / safe
+        t0 = (self.bounds[0] - origins) * inv
+        t1 = (self.bounds[1] - origins) * inv
+        enter = torch.minimum(t0, t1).amax(-1)
+        leave = torch.maximum(t0, t1).amin(-1)
+        return torch.maximum(near, enter), torch.minimum(far, leave)
 
     def query(self, points: torch.Tensor) -> torch.Tensor:
         """(..., 3) normalised points -> (...) bool: inside the cube and in an occupied cell."""
@@ -175,12 +213,17 @@ class OccupancyGrid(nn.Module):
         """(2, 3) min and max corners of the occupied cells (grown by ``margin_cells``), clipped to the cube;
         the whole cube when nothing is occupied."""
         r = self.resolution
-        idx = self.occupied.nonzero()
-        if len(idx) == 0:
+        if not bool(self.occupied.any()):
             return torch.tensor([[-self.bound] * 3, [self.bound] * 3])
-        lo = (idx.min(0).values - margin_cells).clamp(0, r).float() * self.cell_size - self.bound
-        hi = (idx.max(0).values + 1 + margin_cells).clamp(0, r).float() * self.cell_size - self.bound
-        return torch.stack([lo, hi]).cpu()
+        lo, hi = [], []
+        for axis in range(3):
+            others = tuple(a for a in range(3) if a != axis)
+            used = self.occupied.any(dim=others).nonzero()[:, 0]
+            lo.append(max(int(used[0]) - margin_cells, 0))
+            hi.append(min(int(used[-1]) + 1 + margin_cells, r))
+        lo_t = torch.tensor(lo, dtype=torch.float32) * self.cell_size - self.bound
+        hi_t = torch.tensor(hi, dtype=torch.float32) * self.cell_size - self.bound
+        return torch.stack([lo_t, hi_t])
 
     # ----------------------------------------------------------------------------------------------
     def sample(
@@ -227,19 +270,19 @@ class OccupancyGrid(nn.Module):
         parts = []
         has_occupied = torch.zeros(n_rays, dtype=torch.bool, device=device)
         if max_samples > 0 and n_rays > 0 and bool(hit.any()):
-            k = max(1, int(math.ceil(float(length.max()) / step)))
+            # march only where the rays cross the box around the occupied cells
+            lo, hi = self._box_segment(origins, directions, near, far)
+            crosses = hit & (hi > lo)
+            span = torch.where(crosses, hi - lo, torch.zeros_like(hi))
+            k = max(1, int(math.ceil(float(span.max()) / step)))
             offset = (
                 torch.rand(n_rays, 1, device=device, generator=generator)
                 if jitter
                 else torch.full((n_rays, 1), 0.5, device=device)
             )
-            t = (
-                near[:, None] + (torch.arange(k, device=device, dtype=near.dtype)[None] + offset) * step
-            )  # (R, K)
-            inside = hit[:, None] & (t < far[:, None])
-            rows, cols = inside.nonzero(as_tuple=True)
-            occ = torch.zeros_like(inside)
-            occ[rows, cols] = self.query(origins[rows] + t[rows, cols, None] * directions[rows])
+            t = lo[:, None] + (torch.arange(k, device=device, dtype=near.dtype)[None] + offset) * step  # (R, K)
+            inside = crosses[:, None] & (t < hi[:, None])
+            occ = inside & self._lookup_along(origins, directions, t)
             rank = occ.cumsum(1)
             occ &= rank <= max_samples
             has_occupied = occ.any(1)

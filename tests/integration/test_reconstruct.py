@@ -36,6 +36,16 @@ def tiny_config(steps: int = 30):
     return c
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def capture(tmp_path_factory):
     import trimesh

@@ -54,3 +54,14 @@ def tiny_capture(tmp_path_factory):
 @pytest.fixture
 def make_tiny_config():
     return tiny_config
+
+
+@pytest.fixture
+def one_thread():
+    """Run with one torch thread (two threads on a busy 2-core machine are several times slower)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

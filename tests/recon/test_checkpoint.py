@@ -13,6 +13,9 @@ from fields3d.recon.trainer import Trainer, TrainingDiverged
 from fields3d.recon.unisdf import UniSDFModel
 
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
 def make_trainer(capture, config, folder):
     torch.manual_seed(0)
     data = RayDataset(load_scene(capture), list(range(6)))

@@ -9,6 +9,9 @@ from fields3d.data import load_scene
 from fields3d.recon.dataset import RayDataset, holdout_indices, scaled_cameras
 
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
 def test_holdout_indices_spread_and_keep_the_ends():
     assert holdout_indices(48, 5) == [4, 14, 24, 33, 43]
     assert holdout_indices(10, 0) == []

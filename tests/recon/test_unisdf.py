@@ -8,6 +8,9 @@ import torch
 from fields3d.recon.unisdf import UniSDFModel
 
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
 def rays(n: int = 64, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     origins = torch.nn.functional.normalize(torch.randn(n, 3, generator=g), dim=-1) * 2.5
