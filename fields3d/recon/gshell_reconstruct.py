@@ -131,6 +131,10 @@ class GShellReconstructionConfig:
     """Steps between entries of the loss history."""
     visibility_every: int = 20
     """Steps between recounts of which surface the training views see (for hole opening)."""
+    seen_margin_cells: int = 2
+    """Hole opening spares grid points within this many cells of surface that some view sees."""
+    shading_gradients: bool = False
+    """Colour gradients reach the geometry inside the surface too (not only at silhouette and hole edges)."""
 
     def validate(self) -> None:
         self.grid.validate()
@@ -182,9 +186,11 @@ def gshell_config(
         watertight: the SDF-only baseline (no mSDF cut).
         resolution: grid points along the longest side of the object's box.
         max_image_size: 0 = full size.
+    Raises:
+        InputError: an unknown preset or an invalid override.
     """
     if preset not in GSHELL_PRESETS:
-        raise ValueError(f"expected a preset in {GSHELL_PRESETS}, got {preset!r}")
+        raise InputError(f"expected a preset in {GSHELL_PRESETS}, got {preset!r}")
     c = GShellReconstructionConfig()
     if preset == "fast":
         c.grid.resolution, c.steps, c.views_per_step, c.max_image_size = 64, 400, 4, 128
@@ -205,7 +211,10 @@ def gshell_config(
     if max_image_size is not None:
         c.max_image_size = max_image_size or None
     c.use_masks, c.device, c.threads, c.seed = use_masks, device, threads, seed
-    c.validate()
+    try:
+        c.validate()
+    except ValueError as e:
+        raise InputError(str(e)) from None
     return c
 
 
@@ -252,7 +261,8 @@ class TrainingViews:
 def load_views(
     scene: SceneData, indices: list[int], max_size: int | None, use_masks: bool, device, progress=False
 ) -> TrainingViews:
-    """Load (and downscale) views of a capture; all views must share one size after downscaling."""
+    """Load (and downscale) views of a capture; all views must share one size after downscaling.  Views
+    of cameras with lens distortion are resampled as pinhole images (``undistort_image``)."""
     from fields3d.recon.dataset import RayDataset
 
     data = RayDataset(scene, indices, max_size, use_masks, device, progress)
@@ -265,7 +275,14 @@ def load_views(
         mask = data.mask.float().reshape(len(data), h, w)
     else:
         mask = torch.ones(len(data), h, w, device=rgb.device)
-    cameras = data.cameras.without_distortion() if data.cameras.has_distortion else data.cameras
+    cameras = data.cameras
+    if cameras.has_distortion:  # the rasterizer is pinhole: resample the photos without distortion
+        from fields3d.cameras import undistort_image
+
+        rgb = torch.stack([undistort_image(rgb[k], cameras, k) for k in range(len(data))])
+        mask = torch.stack([undistort_image(mask[k, ..., None], cameras, k)[..., 0] for k in range(len(data))])
+        mask = (mask > 0.5).to(rgb.dtype) if data.mask is not None else torch.ones_like(mask)
+        cameras = cameras.without_distortion()
     return TrainingViews(rgb, mask, data.mask is not None, cameras, list(indices))
 
 
@@ -373,15 +390,28 @@ def render_views(
     cameras,
     background: torch.Tensor,
     rasterizer,
+    shading_gradients: bool = False,
 ) -> dict:
     """Rasterize a G-Shell mesh into cameras: dict of (N, H, W, ...) tensors ``rgb`` (antialiased, on the
     background), ``coverage``, ``msdf`` (interpolated, 0 off the mesh), ``normals`` (camera-facing,
-    world), ``depth``, ``mask`` (bool) and the :class:`RasterOutput` ``raster``."""
+    world), ``depth``, ``mask`` (bool) and the :class:`RasterOutput` ``raster``.
+
+    Args:
+        shading_gradients: let the colour inside the surface pass gradients to the vertex positions
+            (through the albedo lookup and the shading normals).  Off: the geometry learns from colour
+            only at silhouette and hole edges (antialiasing) — a texture the albedo volume cannot hold
+            then does not turn into bumps.
+    """
     from fields3d.render import antialias, interpolate
 
     raster = rasterizer.rasterize(mesh.vertices, mesh.faces, cameras)
-    attrs = interpolate(torch.cat([mesh.vertices, mesh.normals, mesh.msdf[:, None]], dim=1), raster)
+    vertices, normals = mesh.vertices, mesh.normals
+    if not shading_gradients:
+        vertices, normals = vertices.detach(), normals.detach()
+    attrs = interpolate(torch.cat([vertices, normals, mesh.msdf[:, None]], dim=1), raster)
     pos, nrm, msdf = attrs[..., :3], attrs[..., 3:6], attrs[..., 6]
+    if not shading_gradients:  # barycentrics still carry position gradients: cut them for the colour
+        pos, nrm = pos.detach(), nrm.detach()
     centers = cameras.c2w[:, :3, 3].to(pos.device)[:, None, None, :]
     view = pos - centers
     nrm = torch.nn.functional.normalize(nrm, dim=-1)
@@ -499,11 +529,13 @@ def train_gshell(
         ):
             from fields3d.recon.gshell_visibility import unseen_grid_points, vertex_view_counts
 
-            counts = vertex_view_counts(mesh.vertices, mesh.faces, views.cameras, rasterizer, shell.cell_size)
-            unseen = unseen_grid_points(mesh, counts, shell.num_points)
+            counts = vertex_view_counts(
+                mesh.vertices, mesh.faces, views.cameras, rasterizer, 2.0 * shell.cell_size
+            )
+            unseen = unseen_grid_points(mesh, counts, shell, config.seen_margin_cells)
         pick = torch.randperm(len(views), generator=generator)[: config.views_per_step]
         cams = views.cameras[pick.tolist()]
-        out = render_views(mesh, appearance, cams, bg, rasterizer)
+        out = render_views(mesh, appearance, cams, bg, rasterizer, config.shading_gradients)
         target_rgb = views.rgb[pick.to(views.rgb.device)]
         target_mask = views.mask[pick.to(views.mask.device)]
         color = (out["rgb"] - target_rgb).abs().mean()

@@ -5,7 +5,7 @@ left inside a visual hull, template parts hidden behind the object — without e
 surface (where a prior on every vertex only makes holes flicker open and shut).  :func:`vertex_view_counts`
 counts, per mesh vertex, the views in which it is unoccluded (its camera depth within ``tolerance`` of
 the rasterized depth at its pixel); :func:`unseen_grid_points` turns the vertices no view sees into the
-grid points their template edges join, where the prior then acts.
+grid points their template edges join — away from any seen surface — where the prior then acts.
 """
 
 from __future__ import annotations
@@ -49,13 +49,22 @@ def vertex_view_counts(
     return counts
 
 
-def unseen_grid_points(mesh, counts: torch.Tensor, num_points: int) -> torch.Tensor:
-    """(P,) bool: grid points at the ends of the template edges of the cut mesh's kept vertices that no
-    view sees (``counts == 0``; ``counts`` per cut-mesh vertex, ``mesh`` a
-    :class:`~fields3d.extract.gshell_extraction.GShellMesh`)."""
+def unseen_grid_points(mesh, counts: torch.Tensor, shell, margin_cells: int = 2) -> torch.Tensor:
+    """(P,) bool: grid points of ``shell`` at the ends of template edges of cut-mesh vertices that no view
+    sees (``counts == 0``, one count per vertex of ``mesh``, a
+    :class:`~fields3d.extract.gshell_extraction.GShellMesh`), except those within ``margin_cells`` cells
+    of a grid point next to a seen vertex (pits of a bumpy visible surface stay)."""
     kept = mesh.cut.kept_vertices
-    unseen = counts[: kept.shape[0]] == 0
-    ends = mesh.template.edge_endpoints[kept[unseen]].reshape(-1)
-    out = torch.zeros(num_points, dtype=torch.bool, device=counts.device)
-    out[ends] = True
-    return out
+    ends = mesh.template.edge_endpoints[kept]  # (K, 2)
+    seen_vertex = counts[: kept.shape[0]] > 0
+    unseen = torch.zeros(shell.num_points, dtype=torch.bool, device=counts.device)
+    unseen[ends[~seen_vertex].reshape(-1)] = True
+    seen = torch.zeros(shell.num_points, dtype=torch.bool, device=counts.device)
+    seen[ends[seen_vertex].reshape(-1)] = True
+    if margin_cells > 0 and bool(seen.any()):
+        dense = shell.dense(seen.float(), 0.0)[None, None]
+        k = 2 * margin_cells + 1
+        grown = torch.nn.functional.max_pool3d(dense, k, stride=1, padding=margin_cells)[0, 0]
+        near_seen = grown.reshape(-1)[shell.point_index] > 0
+        unseen &= ~near_seen
+    return unseen

@@ -57,8 +57,12 @@ def test_split_and_presets():
     assert split_heldout(5, 5, 4, "x")[1] == [2]
     assert gshell_config("default").grid.resolution == 128
     assert not gshell_config("fast", watertight=True).grid.use_msdf
-    with pytest.raises(ValueError, match="expected a preset"):
+    from fields3d.errors import InputError
+
+    with pytest.raises(InputError, match="expected a preset"):
         gshell_config("huge")
+    with pytest.raises(InputError, match="expected steps >= 1"):
+        gshell_config("fast", steps=0)
 
 
 def test_visual_hull_and_its_signed_distance():
@@ -207,3 +211,26 @@ def test_end_to_end_on_an_open_tube_and_the_watertight_baseline(tube_capture, tm
     assert base.metrics["boundary_loops"] == 0 and base.metrics["mesh_stats"]["watertight"]
     assert result.metrics["boundary_loops"] >= 1
     assert base.metrics["mesh"]["accuracy"] > result.metrics["mesh"]["accuracy"]
+
+
+def test_views_of_distorted_cameras_are_resampled_as_pinhole(tmp_path):
+    import dataclasses
+
+    from fields3d.cameras import Cameras
+    from fields3d.data import load_scene
+    from fields3d.data.synthetic import SynthConfig, render_capture
+    from fields3d.recon.gshell_reconstruct import load_views
+
+    sphere = trimesh.creation.icosphere(subdivisions=2, radius=0.5)
+    sphere.export(tmp_path / "sphere.ply")
+    render_capture(tmp_path / "sphere.ply", tmp_path / "cap", SynthConfig(views=4, resolution=32), progress=False)
+    scene = load_scene(tmp_path / "cap")
+    plain = load_views(scene, [0, 1], None, True, "cpu")
+    cams = scene.cameras
+    distorted = Cameras(cams.K, cams.c2w, cams.width, cams.height, torch.tensor([0.8, 0, 0, 0]))
+    views = load_views(dataclasses.replace(scene, cameras=distorted), [0, 1], None, True, "cpu")
+    assert not views.cameras.has_distortion and views.rgb.shape == plain.rgb.shape
+    assert set(torch.unique(views.mask).tolist()) <= {0.0, 1.0}
+    # the centre of the image is unchanged by radial distortion, the rest is resampled
+    assert torch.allclose(views.rgb[:, 16, 16], plain.rgb[:, 16, 16], atol=0.05)
+    assert not torch.allclose(views.mask, plain.mask)
