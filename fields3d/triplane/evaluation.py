@@ -96,7 +96,7 @@ def confusion_image(confusion, class_names: list[str], cell: int = 22) -> np.nda
     rows = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     label_w = 8 + 6 * max(len(n) for n in class_names)
     top = label_w
-    w, h = label_w + k * cell + 10, top + k * cell + 24
+    w, h = max(label_w + k * cell + 10, 420), top + k * cell + 24
     img = Image.new("RGB", (w, h), (255, 255, 255))
     draw = ImageDraw.Draw(img)
     for i in range(k):
