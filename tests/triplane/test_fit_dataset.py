@@ -142,7 +142,8 @@ def test_shared_decoder_and_occupancy(tiny_shapes, tmp_path, fit_config):
         list_sources(folder / "meshes", labels)[:4], tmp_path / "occ", cfg, device="cpu", progress=False
     )
     assert (tmp_path / "occ" / "shared_decoder.safetensors").is_file()
-    assert all(0.2 < o["fit"]["iou"] <= 1 and o["fit"]["chamfer"] < 0.2 for o in m["objects"])  # 100 tiny steps
+    # 100 tiny steps
+    assert all(0.2 < o["fit"]["iou"] <= 1 and o["fit"]["chamfer"] < 0.2 for o in m["objects"])
     with pytest.raises(Exception):  # noqa: B017 - no per-object decoder tensors in the shards
         dataset_files.load_tensors(tmp_path / "occ", m, ("decoder.weight_0",))
     assert dataset_files.load_fields(tmp_path / "occ", [3], m).decoder.shared
