@@ -70,9 +70,9 @@ def choose_threads(requested: int) -> int:
 
 # --------------------------------------------------------------------------------------------------
 # data
-def prepare_scene(data: Path, run: Path, log=print) -> SceneData:
+def prepare_scene(data: Path, run: Path, log=print, min_views: int = 1) -> SceneData:
     """Read the capture at ``data``; a bare folder of images gets its poses from SfM first (in
-    ``run/sfm``)."""
+    ``run/sfm``), unless it holds fewer than ``min_views`` images (InputError before any SfM)."""
     from fields3d.data import detect_format, load_scene
 
     fmt = detect_format(data)
@@ -86,6 +86,9 @@ def prepare_scene(data: Path, run: Path, log=print) -> SceneData:
     from fields3d.data.sfm import run_sfm
 
     folder = data if images_in(data) else data / "images"
+    n_images = len(images_in(folder))
+    if n_images < min_views:
+        raise InputError(f"expected at least {min_views} images to reconstruct from, got {n_images}", folder)
     log(f"{data} is a folder of images without poses: running structure from motion into {sfm_dir}")
     result = run_sfm(folder, sfm_dir, log=log)
     log(
@@ -208,7 +211,14 @@ def reconstruct(
     threads = choose_threads(config.threads) if device.type == "cpu" else torch.get_num_threads()
     run.mkdir(parents=True, exist_ok=True)
 
-    scene = prepare_scene(data, run, log)
+    scene = prepare_scene(data, run, log, config.data.min_views)
+    sfm_dir = run / "sfm"
+    if len(scene) < config.data.min_views and sfm_dir.is_dir() and _is_within(scene.source, sfm_dir):
+        raise InputError(
+            f"expected SfM to register at least {config.data.min_views} images to reconstruct from, "
+            f"got {len(scene)}; the images may lack texture or overlap",
+            sfm_dir,
+        )
     train_idx, held_idx = split_views(len(scene), config, data)
     log(
         f"{scene.summary()}; training on {len(train_idx)} views, {len(held_idx)} held out; "
@@ -216,6 +226,7 @@ def reconstruct(
     )
     if not resume:
         _write_config(run, config, data, scene)
+        (run / "checkpoints" / "diverged.json").unlink(missing_ok=True)  # from an earlier run in RUN
     train_data = RayDataset(
         scene, train_idx, config.data.max_image_size, config.data.use_masks, device, progress
     )
@@ -260,6 +271,13 @@ def reconstruct(
     log(f"metrics: {run / 'metrics.json'}")
     log(f"report: {report}")
     return RunResult(run, mesh_path, metrics, report, previews)
+
+
+def _is_within(path, folder: Path) -> bool:
+    try:
+        return Path(path).resolve().is_relative_to(folder.resolve())
+    except (OSError, TypeError):
+        return False
 
 
 def _hashgrid_backend(model) -> str:

@@ -19,7 +19,16 @@ from fields3d.recon.unisdf import UniSDFModel
 
 
 class TrainingDiverged(Fields3dError):
-    """The loss or the parameters became NaN or infinite; the run can resume from its last good checkpoint."""
+    """The loss or the parameters became NaN or infinite; the run can resume from its last good checkpoint.
+
+    ``path`` is that checkpoint (or the checkpoint folder when none was written yet); the command line
+    prints ``error: <path>: training diverged at step N: ...``.
+    """
+
+    def __init__(self, message: str, path: str | Path | None = None):
+        self.path = Path(path) if path is not None else None
+        self.message = message
+        super().__init__(f"{self.path}: {message}" if self.path is not None else message)
 
 
 @dataclass
@@ -270,18 +279,24 @@ class Trainer:
         )
 
     def _diverged(self, step: int, what: str) -> TrainingDiverged:
-        where = ""
-        if self.checkpoint_dir is not None and (self.checkpoint_dir / "latest.pt").exists():
-            where = (
-                f"; the last good checkpoint is {self.checkpoint_dir / 'latest.pt'}: run the same command "
-                "with "
-                "--resume to continue from it (the learning rate is halved on resume after a divergence)"
-            )
-        if self.checkpoint_dir is not None:
-            from fields3d.io.atomic import write_json
+        if self.checkpoint_dir is None:
+            return TrainingDiverged(f"training diverged at step {step}: {what}")
+        from fields3d.io.atomic import write_json
 
-            write_json(self.checkpoint_dir / "diverged.json", {"step": step, "what": what})
-        return TrainingDiverged(f"training diverged at step {step}: {what}{where}")
+        write_json(self.checkpoint_dir / "diverged.json", {"step": step, "what": what})
+        latest = self.checkpoint_dir / "latest.pt"
+        if latest.exists():
+            return TrainingDiverged(
+                f"training diverged at step {step}: {what}; this is the last good checkpoint: run the same "
+                "command with --resume to continue from it (the learning rate is halved on resume after a "
+                "divergence)",
+                latest,
+            )
+        return TrainingDiverged(
+            f"training diverged at step {step}: {what}, before the first checkpoint; start the run again "
+            "(another --seed, or fewer --rays)",
+            self.checkpoint_dir,
+        )
 
     def train(self, until: int | None = None) -> list[dict]:
         """Run from ``self.step`` to ``config.steps`` (or to step ``until``, as an interrupted run would stop,

@@ -208,3 +208,61 @@ def test_bare_folder_of_images_reconstructs_end_to_end(tmp_path, shared_data):
     assert (out / "sfm" / "transforms.json").is_file() and (out / "mesh.ply").is_file()
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["format"] == "transforms_json" and metrics["heldout_psnr"] > 15
+
+
+def test_nan_during_training_is_one_line_and_the_run_resumes(capture, tmp_path, capsys, monkeypatch):
+    """A NaN loss at step 14 stops the CLI with one line naming the last good checkpoint (step 10);
+    ``--resume`` continues from it with a halved learning rate and finishes the run."""
+    import fields3d.recon.presets as presets
+    import fields3d.recon.trainer as trainer
+
+    small = tiny_config(steps=20)
+    small.train.checkpoint_every = 10
+    monkeypatch.setattr(presets, "make_config", lambda method="unisdf", preset="fast": small)
+    real_color_loss, calls = trainer.color_loss, []
+
+    def poisoned(*args, **kwargs):
+        calls.append(1)
+        loss = real_color_loss(*args, **kwargs)
+        return loss * float("nan") if len(calls) == 15 else loss
+
+    monkeypatch.setattr(trainer, "color_loss", poisoned)
+    run = tmp_path / "run"
+    assert main(["reconstruct", str(capture), "--out", str(run), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    latest = run / "checkpoints" / "latest.pt"
+    assert len(err) == 1
+    assert err[0].startswith(f"error: {latest}: training diverged at step 14: the loss is nan")
+    assert "--resume" in err[0]
+    assert not (run / "mesh.ply").exists()
+
+    monkeypatch.setattr(trainer, "color_loss", real_color_loss)
+    assert main(["reconstruct", str(capture), "--out", str(run), "--resume", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "halving the learning rate" in out and "resumed at step 10 of 20" in out
+    assert (run / "mesh.ply").is_file() and (run / "checkpoints" / "diverged_step14.json").is_file()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert np.isfinite(metrics["heldout_psnr"])
+
+
+def test_bare_folder_with_too_few_images_fails_before_sfm(capture, tmp_path, capsys):
+    bare = tmp_path / "bare3"
+    bare.mkdir()
+    for p in sorted((capture / "images").glob("*.png"))[:3]:
+        shutil.copy(p, bare / p.name)
+    assert main(["reconstruct", str(bare), "--out", str(tmp_path / "r"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {bare}: expected at least 4 images to reconstruct from, got 3"]
+    assert not (tmp_path / "r" / "sfm").exists()
+
+
+def test_posed_capture_with_an_image_of_another_size(capture, tmp_path, capsys):
+    from PIL import Image
+
+    mixed = tmp_path / "mixed"
+    shutil.copytree(capture, mixed)
+    image = sorted((mixed / "images").glob("*.png"))[2]
+    Image.open(image).resize((48, 40)).save(image)
+    assert main(["reconstruct", str(mixed), "--out", str(tmp_path / "r"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {image}: ") and "48x40" in err[0]
