@@ -38,10 +38,20 @@ def prefix_csv(labels: Path, limit: int | None, out: Path) -> Path:
     return out
 
 
-def reuse_shards(src: Path, dst: Path, sources, shard_size: int) -> int:
-    """Copy src's finished shards whose objects are the same sources at the same positions."""
-    from fields3d.triplane import dataset_files
+def reuse_shards(src: Path, dst: Path, sources, config) -> int:
+    """Copy src's finished shards whose objects are the same sources at the same positions (refuses a
+    folder fitted with other settings: its shards would silently differ from this run's)."""
+    from dataclasses import asdict
 
+    from fields3d.errors import InputError
+    from fields3d.triplane import dataset_files
+    from fields3d.triplane.fit_dataset import JOB_FILE
+
+    job = src / JOB_FILE
+    mine_config = json.loads(json.dumps(asdict(config), default=str))
+    if not job.is_file() or json.loads(job.read_text(encoding="utf-8"))["config"] != mine_config:
+        raise InputError("expected a dataset fitted with this run's settings to reuse, got other ones", src)
+    shard_size = config.shard_size
     copied = 0
     k = 0
     while True:
@@ -91,7 +101,7 @@ def main() -> None:
         fit=FitConfig(steps=args.steps, points_per_step=args.points), shard_size=args.batch
     )
     if args.reuse is not None:
-        print(f"reused {reuse_shards(args.reuse, dataset, sources, args.batch)} shards from {args.reuse}")
+        print(f"reused {reuse_shards(args.reuse, dataset, sources, config)} shards from {args.reuse}")
     t0 = time.perf_counter()
     manifest = fit_dataset(sources, dataset, config, device=args.device)
     fit_wall = time.perf_counter() - t0
