@@ -1,7 +1,7 @@
 """PSB subset (19 classes x 3 closed meshes): tri-plane transformer vs PointNet, one shape per class out.
 
     python eval/bench_triplane_psb.py --psb ../shared/data/psb_seg_benchmark_subset --work DIR \
-        [--copies 8] [--epochs 150] [--json out.json]
+        [--copies 8] [--steps 600] [--epochs 150] [--points 1024] [--json out.json]
 
 1. Fits SDF tri-planes (3 x 16 x 32 x 32, per-object decoders, 600 steps) of every mesh and of
    ``copies - 1`` randomly rotated (SO(3)) and scaled (0.7..1) copies (`fields3d triplane fit ...
@@ -29,6 +29,9 @@ def main() -> None:
     ap.add_argument("--copies", type=int, default=8)
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--epochs", type=int, default=150)
+    ap.add_argument(
+        "--points", type=int, default=1024, help="surface points per shape per step (PointNet; of 2,048)"
+    )
     ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--models", nargs="*", default=["transformer", "pointnet"])
     ap.add_argument("--device", default="auto")
@@ -62,6 +65,7 @@ def main() -> None:
                 batch_size=32,
                 lr=5e-4,
                 symmetries="all",
+                points_per_shape=args.points,
                 fold=fold,
                 folds=args.folds,
                 eval_every=0,
@@ -86,7 +90,8 @@ def main() -> None:
     print(
         f"PSB subset: {len(sources)} meshes x {args.copies} copies = {s['objects']} tri-planes, "
         f"median Chamfer {s['median_chamfer']:.4f}, median IoU {s['median_iou']:.4f} "
-        f"(fit {fit_s / 60:.1f} min)"
+        f"(fit {args.steps} steps, {fit_s / 60:.1f} min this call); {args.epochs} epochs, "
+        f"PointNet on {args.points} points per shape"
     )
     print(f"{'model':<12} {'fold':>4} {'accuracy':>9} {'class acc':>9} {'test':>5} {'train':>5} {'min':>6}")
     for r in rows:
