@@ -54,7 +54,9 @@ def _solve2(jac: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
     a, b, c, d = jac[..., 0, 0], jac[..., 0, 1], jac[..., 1, 0], jac[..., 1, 1]
     det = a * d - b * c
     det = torch.where(det.abs() < 1e-12, torch.full_like(det, 1e-12), det)
-    return torch.stack([(d * rhs[..., 0] - b * rhs[..., 1]) / det, (a * rhs[..., 1] - c * rhs[..., 0]) / det], -1)
+    return torch.stack(
+        [(d * rhs[..., 0] - b * rhs[..., 1]) / det, (a * rhs[..., 1] - c * rhs[..., 0]) / det], -1
+    )
 
 
 def undistort(xy_distorted: torch.Tensor, coeffs: torch.Tensor, iterations: int = 8) -> torch.Tensor:

@@ -92,7 +92,9 @@ class Cameras:
         return self.K.device
 
     def to(self, device) -> Cameras:
-        return Cameras(self.K.to(device), self.c2w.to(device), self.width, self.height, self.distortion.to(device))
+        return Cameras(
+            self.K.to(device), self.c2w.to(device), self.width, self.height, self.distortion.to(device)
+        )
 
     @property
     def w2c(self) -> torch.Tensor:
@@ -115,7 +117,8 @@ class Cameras:
     # ----------------------------------------------------------------------------------------------
     # transforms
     def scaled(self, factor: float) -> Cameras:
-        """Cameras for images resized by ``factor`` (e.g. 1/8 for LLFF ``images_8``); exact in this pixel convention."""
+        """Cameras for images resized by ``factor`` (e.g. 1/8 for LLFF ``images_8``); exact in this pixel
+        convention."""
         K = self.K.clone()
         K[:, :2] *= factor
         w = torch.round(self.width.double() * factor).long()
@@ -124,7 +127,9 @@ class Cameras:
 
     def transformed(self, sim: Similarity) -> Cameras:
         """Cameras moved by a similarity (e.g. scene normalisation); intrinsics are unchanged."""
-        return Cameras(self.K.clone(), sim.apply_c2w(self.c2w), self.width, self.height, self.distortion.clone())
+        return Cameras(
+            self.K.clone(), sim.apply_c2w(self.c2w), self.width, self.height, self.distortion.clone()
+        )
 
     def without_distortion(self) -> Cameras:
         """The same cameras with zero distortion (for images undistorted by ``undistort_image``)."""
@@ -135,7 +140,9 @@ class Cameras:
     def pixel_grid(self, i: int = 0) -> torch.Tensor:
         """(H, W, 2) pixel-centre coordinates (u, v) of camera ``i`` (u = column + 0.5, v = row + 0.5)."""
         h, w = self.image_size(i)
-        v, u = torch.meshgrid(torch.arange(h, device=self.device), torch.arange(w, device=self.device), indexing="ij")
+        v, u = torch.meshgrid(
+            torch.arange(h, device=self.device), torch.arange(w, device=self.device), indexing="ij"
+        )
         return torch.stack([u, v], -1).float() + 0.5
 
     def rays(self, camera_index, pixels: torch.Tensor) -> RayBundle:
@@ -165,7 +172,8 @@ class Cameras:
         return self.rays(i, self.pixel_grid(i).reshape(-1, 2))
 
     def project(self, points: torch.Tensor, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Project world points (P, 3) into camera ``i``: pixels (P, 2) and depth (P,) along the camera z axis."""
+        """Project world points (P, 3) into camera ``i``: pixels (P, 2) and depth (P,) along the camera z
+        axis."""
         points = torch.as_tensor(points, dtype=self.c2w.dtype, device=self.device)
         w2c = torch.linalg.inv(self.c2w[i])
         p_cam = points @ w2c[:3, :3].T + w2c[:3, 3]
@@ -191,7 +199,13 @@ class Cameras:
 
     @staticmethod
     def from_dict(d: dict) -> Cameras:
-        return Cameras(torch.tensor(d["K"]), torch.tensor(d["c2w"]), d["width"], d["height"], torch.tensor(d["distortion"]))
+        return Cameras(
+            torch.tensor(d["K"]),
+            torch.tensor(d["c2w"]),
+            d["width"],
+            d["height"],
+            torch.tensor(d["distortion"]),
+        )
 
 
 def undistort_image(image: torch.Tensor, cameras: Cameras, i: int) -> torch.Tensor:
@@ -212,5 +226,7 @@ def undistort_image(image: torch.Tensor, cameras: Cameras, i: int) -> torch.Tens
     src = _dist.distort(xy, cameras.distortion[i]) * f + K[:2, 2]  # (H, W, 2) source pixel coordinates
     grid = torch.stack([src[..., 0] / w * 2 - 1, src[..., 1] / h * 2 - 1], -1)
     img = image.permute(2, 0, 1).unsqueeze(0).to(grid.dtype)
-    out = torch.nn.functional.grid_sample(img, grid.unsqueeze(0), mode="bilinear", padding_mode="zeros", align_corners=False)
+    out = torch.nn.functional.grid_sample(
+        img, grid.unsqueeze(0), mode="bilinear", padding_mode="zeros", align_corners=False
+    )
     return out[0].permute(1, 2, 0).to(image.dtype)

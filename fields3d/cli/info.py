@@ -7,8 +7,20 @@ import platform
 from dataclasses import dataclass
 
 PACKAGES = (
-    "fields3d", "torch", "numpy", "scipy", "trimesh", "scikit-image", "open3d", "pycolmap", "tyro",
-    "pillow", "imageio", "diffrp-nvdiffrast", "tinycudann", "pytorch3d",
+    "fields3d",
+    "torch",
+    "numpy",
+    "scipy",
+    "trimesh",
+    "scikit-image",
+    "open3d",
+    "pycolmap",
+    "tyro",
+    "pillow",
+    "imageio",
+    "diffrp-nvdiffrast",
+    "tinycudann",
+    "pytorch3d",
 )
 
 
@@ -43,7 +55,11 @@ def format_info(info: dict) -> str:
     for name, v in info["versions"].items():
         lines.append(f"  {name:<18} {v or 'not installed'}")
     d = info["devices"]
-    lines += ["devices", f"  python             {d['python']} on {d['platform']}", f"  cpu threads        {d['cpu_threads']}"]
+    lines += [
+        "devices",
+        f"  python             {d['python']} on {d['platform']}",
+        f"  cpu threads        {d['cpu_threads']}",
+    ]
     lines.append(f"  cuda               {d['cuda'] or 'none: ' + d['cuda_unavailable_reason']}")
     lines.append("backends (backend='auto')")
     for b in info["backends"]:

@@ -52,7 +52,10 @@ class SceneData:
         for name in ("image_paths", "mask_paths", "depth_paths"):
             paths = getattr(self, name)
             if paths is not None and len(paths) != n:
-                raise InputError(f"expected {n} {name.replace('_paths', '')} files (one per camera), got {len(paths)}", self.source)
+                raise InputError(
+                    f"expected {n} {name.replace('_paths', '')} files (one per camera), got {len(paths)}",
+                    self.source,
+                )
 
     def __len__(self) -> int:
         return len(self.cameras)
@@ -86,7 +89,9 @@ class SceneData:
         d = read_depth_png(self.depth_paths[i], self.depth_scale)
         h, w = self.cameras.image_size(i)
         if d.shape != (h, w):
-            raise InputError(f"expected a depth map of {h}x{w}, got {d.shape[0]}x{d.shape[1]}", self.depth_paths[i])
+            raise InputError(
+                f"expected a depth map of {h}x{w}, got {d.shape[0]}x{d.shape[1]}", self.depth_paths[i]
+            )
         return d
 
     @property

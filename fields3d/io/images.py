@@ -17,11 +17,17 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     """Image files directly inside ``folder``, sorted by name; raises when the folder is missing."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise InputError("no such folder" if not folder.exists() else "expected a folder of images, got a file", folder)
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in {s.lower() for s in IMAGE_SUFFIXES})
+        raise InputError(
+            "no such folder" if not folder.exists() else "expected a folder of images, got a file", folder
+        )
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in {s.lower() for s in IMAGE_SUFFIXES}
+    )
 
 
-def read_image(path: str | os.PathLike, *, mode: str | None = None, size: tuple[int, int] | None = None) -> np.ndarray:
+def read_image(
+    path: str | os.PathLike, *, mode: str | None = None, size: tuple[int, int] | None = None
+) -> np.ndarray:
     """Read an 8/16-bit image as float32 in [0, 1] (16-bit PNGs keep their range as in ``read_depth``).
 
     Args:
@@ -54,12 +60,15 @@ def read_image(path: str | os.PathLike, *, mode: str | None = None, size: tuple[
     if out.ndim == 2:
         out = out[..., None]
     if size is not None and out.shape[:2] != tuple(size):
-        raise InputError(f"expected an image of {size[0]}x{size[1]} (HxW), got {out.shape[0]}x{out.shape[1]}", path)
+        raise InputError(
+            f"expected an image of {size[0]}x{size[1]} (HxW), got {out.shape[0]}x{out.shape[1]}", path
+        )
     return out
 
 
 def read_depth_png(path: str | os.PathLike, scale: float) -> np.ndarray:
-    """Read a 16-bit depth PNG and divide by ``scale`` (e.g. 1000 for millimetres): (H, W) float32, 0 = missing."""
+    """Read a 16-bit depth PNG and divide by ``scale`` (e.g. 1000 for millimetres): (H, W) float32,
+    0 = missing."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)

@@ -12,7 +12,6 @@ from fields3d.recon.dataset import RayDataset
 from fields3d.recon.trainer import Trainer, TrainingDiverged
 from fields3d.recon.unisdf import UniSDFModel
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

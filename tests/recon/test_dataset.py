@@ -8,7 +8,6 @@ import torch
 from fields3d.data import load_scene
 from fields3d.recon.dataset import RayDataset, holdout_indices, scaled_cameras
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

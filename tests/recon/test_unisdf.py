@@ -7,7 +7,6 @@ import torch
 
 from fields3d.recon.unisdf import UniSDFModel
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
