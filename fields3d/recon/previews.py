@@ -73,7 +73,7 @@ def orbit_cameras(
         eye = center + dist * direction
         z = center - eye
         z /= np.linalg.norm(z)
-        x = np.cross(z, -up)  # OpenCV: x right, y down
+        x = np.cross(z, up)  # OpenCV: x right, y = z cross x points down (against up)
         if np.linalg.norm(x) < 1e-6:
             x = a.copy()
         x /= np.linalg.norm(x)
