@@ -146,6 +146,8 @@ class SilhouetteFitResult:
         target: (num_views, H, W) float32 reference coverage in [0, 1].
         chamfer_initial, chamfer_final: symmetric Chamfer distance (mean of accuracy and completeness)
             to the reference, reference units.
+        chamfer_floor: the same distance between two independent samplings of the reference itself: what
+            a perfect fit would score with ``chamfer_samples`` points (the metric's sampling floor).
         diagonal: the reference mesh's bounding-box diagonal, reference units.
         center, scale: normalised = (reference - center) * scale.
         history: per step ``{"step", "silhouette", "eikonal", "faces"}``.
@@ -161,6 +163,7 @@ class SilhouetteFitResult:
     target: torch.Tensor
     chamfer_initial: float
     chamfer_final: float
+    chamfer_floor: float
     diagonal: float
     center: np.ndarray
     scale: float
@@ -180,6 +183,7 @@ class SilhouetteFitResult:
             "chamfer_initial_pct_diagonal": 100.0 * self.chamfer_initial / self.diagonal,
             "chamfer_final_pct_diagonal": 100.0 * self.chamfer_final / self.diagonal,
             "chamfer_ratio": self.chamfer_ratio,
+            "chamfer_floor_pct_diagonal": 100.0 * self.chamfer_floor / self.diagonal,
             "bbox_diagonal": self.diagonal,
             "final_faces": int(len(self.faces)),
             "fit_cpu_seconds": self.seconds,
@@ -399,11 +403,12 @@ def fit_sdf_to_silhouettes(
         final = extract_mesh(sdf.sdf, aabb, config.resolution, differentiable=False)
     seconds += time.process_time() - start
     final_v, final_f = to_reference(final.vertices), final.faces.cpu().numpy()
-    chamfer_final = chamfer(final_v, final_f)
+    chamfer_final, chamfer_floor = chamfer(final_v, final_f), chamfer(v_ref, f_ref)
     if log is not None:
         log(
             f"silhouette fit: after {config.steps} steps, Chamfer {chamfer_final:.4g} "
-            f"({100 * chamfer_final / diagonal:.2f}% of the bbox diagonal), "
+            f"({100 * chamfer_final / diagonal:.2f}% of the bbox diagonal; sampling floor "
+            f"{100 * chamfer_floor / diagonal:.2f}%), "
             f"{chamfer_initial / max(chamfer_final, 1e-12):.1f}x lower, {seconds:.1f} s CPU"
         )
     return SilhouetteFitResult(
@@ -416,6 +421,7 @@ def fit_sdf_to_silhouettes(
         target=target,
         chamfer_initial=chamfer_initial,
         chamfer_final=chamfer_final,
+        chamfer_floor=chamfer_floor,
         diagonal=diagonal,
         center=center,
         scale=scale,

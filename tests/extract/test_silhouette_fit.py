@@ -46,6 +46,7 @@ def test_capsule_from_silhouettes_chamfer_falls_at_least_5x():
     assert result.chamfer_initial / result.diagonal > 0.05
     assert result.chamfer_ratio >= 5.0, result.summary()
     assert result.chamfer_final / result.diagonal < 0.01
+    assert 0 < result.chamfer_floor < result.chamfer_final  # a perfect fit would score the floor
     # the silhouette loss fell, the fitted silhouettes cover the targets
     first = np.mean([r["silhouette"] for r in result.history[:5]])
     last = np.mean([r["silhouette"] for r in result.history[-10:]])
