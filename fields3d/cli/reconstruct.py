@@ -15,14 +15,16 @@ class Reconstruct:
     colour branches blended by a learned weight; or NeuS) and write RUN/mesh.ply (world units, vertex
     colours), RUN/metrics.json (PSNR on held-out views; Chamfer / F-score with --gt-mesh),
     RUN/previews/ and RUN/report.html.  DATA may be any capture fields3d reads (transforms.json, COLMAP,
-    NeuS npz, LLFF, RGB-D) or a bare folder of images (poses by SfM first, into RUN/sfm)."""
+    NeuS npz, LLFF, RGB-D) or a bare folder of images (poses by SfM first, into RUN/sfm).  --method gshell
+    fits a G-Shell through the rasterizer instead (open surfaces such as garments; also RUN/gshell.pt)."""
 
     data: tyro.conf.Positional[Annotated[Path, tyro.conf.arg(metavar="DATA")]]
     """The capture folder (or its transforms*.json / cameras npz / poses_bounds.npy)."""
     out: Path
     """The run folder to write."""
-    method: Literal["unisdf", "neus"] = "unisdf"
-    """unisdf: blended camera-view and reflection colour; neus: camera-view colour only."""
+    method: Literal["unisdf", "neus", "gshell"] = "unisdf"
+    """unisdf: blended camera-view and reflection colour; neus: camera-view colour only; gshell: SDF and
+    manifold SDF on a tetrahedral grid, rasterized (open or closed surfaces)."""
     preset: Literal["fast", "default", "quality"] = "fast"
     """fast: CPU minutes; default: GPU minutes; quality: GPU, longer."""
     color: Literal["blended", "view", "reflection"] | None = None
@@ -51,6 +53,8 @@ class Reconstruct:
     """Seed of the initialisation and the ray sampling."""
     quiet: bool = False
     """No progress bars."""
+    watertight: bool = False
+    """With --method gshell: keep the whole template (the SDF-only baseline, no mSDF cut)."""
 
     def config(self):
         from fields3d.recon.presets import make_config
@@ -78,7 +82,42 @@ class Reconstruct:
             raise InputError(str(e)) from None
         return c
 
+    def gshell_config(self):
+        from fields3d.errors import InputError
+        from fields3d.recon.gshell_reconstruct import gshell_config
+
+        unsupported = [
+            name
+            for name, value in (("--resume", self.resume), ("--color", self.color), ("--rays", self.rays))
+            if value not in (None, False)
+        ]
+        if unsupported:
+            raise InputError(f"expected no {', '.join(unsupported)} with --method gshell, got them")
+        return gshell_config(
+            self.preset,
+            watertight=self.watertight,
+            steps=self.steps,
+            resolution=self.resolution,
+            holdout=self.holdout,
+            max_image_size=self.max_image_size,
+            use_masks=self.masks,
+            device=self.device,
+            threads=self.threads,
+            seed=self.seed,
+        )
+
     def run(self) -> None:
+        if self.method == "gshell":
+            from fields3d.recon.gshell_reconstruct import reconstruct_gshell_from_path
+
+            reconstruct_gshell_from_path(
+                self.data, self.out, self.gshell_config(), gt_mesh=self.gt_mesh, progress=not self.quiet
+            )
+            return
+        if self.watertight:
+            from fields3d.errors import InputError
+
+            raise InputError(f"expected --watertight only with --method gshell, got --method {self.method}")
         from fields3d.recon.pipeline import reconstruct
 
         reconstruct(

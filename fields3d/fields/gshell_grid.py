@@ -203,6 +203,81 @@ class GShellGrid(nn.Module):
         sdf, msdf = self.effective_values()
         return gshell_extract(self.points(), self.tets, sdf, msdf, cut_points=self.frontier)
 
+    @torch.no_grad()
+    def remove_thin_strips(self, radius_cells: float, level_cells: float = 0.1) -> dict:
+        """Cut away kept strips and fringes of the cut narrower than about ``2 * radius_cells`` cells (in
+        place, on ``msdf``): a morphological opening of the kept part of the template
+        (:func:`~fields3d.extract.gshell_topology.thin_kept_vertices`); the grid points at both ends of the
+        removed vertices' grid edges get their mSDF lowered to at most ``-level_cells`` cells.  Returns
+        ``removed_vertices`` and ``points_lowered``."""
+        from fields3d.extract.gshell_topology import thin_kept_vertices
+
+        if not radius_cells > 0 or not level_cells > 0:
+            raise ValueError(
+                f"expected radius_cells > 0 and level_cells > 0, got {radius_cells}, {level_cells}"
+            )
+        report = {"radius_cells": float(radius_cells), "removed_vertices": 0, "points_lowered": 0}
+        if not self.config.use_msdf:
+            return report
+        mesh = self.extract()
+        if mesh.template.num_vertices == 0:
+            return report
+        v = thin_kept_vertices(
+            mesh.template.vertices, mesh.template.faces, mesh.template_msdf, radius_cells * self.cell_size
+        )
+        if v.numel():
+            a, b = mesh.template.edge_endpoints.unbind(1)
+            points = torch.unique(torch.cat([a[v], b[v]]))
+            self.msdf[points] = self.msdf[points].clamp_max(-level_cells * self.cell_size)
+            report["removed_vertices"] = int(v.numel())
+            report["points_lowered"] = int(points.numel())
+        return report
+
+    @torch.no_grad()
+    def fill_small_holes(self, max_hole_cells: float, level_cells: float = 0.1, passes: int = 3) -> dict:
+        """Close the cut's holes narrower than ``max_hole_cells`` cells (in place, on ``msdf``).
+
+        Negative-mSDF patches of the template at most that wide (bounding-box diagonal, see
+        :func:`~fields3d.extract.gshell_topology.small_negative_patches`; patches at the frontier
+        excluded) get the mSDF of the grid points at both ends of their vertices' grid edges raised to
+        at least ``level_cells`` cells, so the template surface there is kept.  Repeated up to
+        ``passes`` times (raising points can split a larger patch).  Returns counts for logs:
+        ``negative_components`` before, ``filled`` patches, ``points_raised``.
+        """
+        from fields3d.extract.gshell_topology import small_negative_patches
+
+        if not max_hole_cells >= 0 or not level_cells > 0:
+            raise ValueError(
+                f"expected max_hole_cells >= 0 and level_cells > 0, got {max_hole_cells}, {level_cells}"
+            )
+        report = {"max_hole_cells": float(max_hole_cells), "filled": 0, "points_raised": 0}
+        if not self.config.use_msdf:
+            return report
+        level = level_cells * self.cell_size
+        for k in range(passes):
+            mesh = self.extract()
+            if mesh.template.num_vertices == 0:
+                break
+            a, b = mesh.template.edge_endpoints.unbind(1)
+            protected = self.frontier[a] | self.frontier[b]
+            patches = small_negative_patches(
+                mesh.template.vertices,
+                mesh.template.faces,
+                mesh.template_msdf,
+                max_hole_cells * self.cell_size,
+                protected,
+            )
+            if k == 0:
+                report["negative_components"] = patches.components
+            if patches.small == 0:
+                break
+            v = patches.small_vertices
+            points = torch.unique(torch.cat([a[v], b[v]]))
+            self.msdf[points] = self.msdf[points].clamp_min(level)
+            report["filled"] += patches.small
+            report["points_raised"] += int(points.shape[0])
+        return report
+
     # ----------------------------------------------------------------------------------------------
     # regularisers
     def edges(self) -> torch.Tensor:

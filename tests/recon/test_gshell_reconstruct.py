@@ -223,7 +223,9 @@ def test_views_of_distorted_cameras_are_resampled_as_pinhole(tmp_path):
 
     sphere = trimesh.creation.icosphere(subdivisions=2, radius=0.5)
     sphere.export(tmp_path / "sphere.ply")
-    render_capture(tmp_path / "sphere.ply", tmp_path / "cap", SynthConfig(views=4, resolution=32), progress=False)
+    render_capture(
+        tmp_path / "sphere.ply", tmp_path / "cap", SynthConfig(views=4, resolution=32), progress=False
+    )
     scene = load_scene(tmp_path / "cap")
     plain = load_views(scene, [0, 1], None, True, "cpu")
     cams = scene.cameras
@@ -234,3 +236,59 @@ def test_views_of_distorted_cameras_are_resampled_as_pinhole(tmp_path):
     # the centre of the image is unchanged by radial distortion, the rest is resampled
     assert torch.allclose(views.rgb[:, 16, 16], plain.rgb[:, 16, 16], atol=0.05)
     assert not torch.allclose(views.mask, plain.mask)
+
+
+def test_reconstruct_cli_maps_its_options_onto_the_gshell_config(tmp_path, capsys):
+    from pathlib import Path
+
+    from fields3d.cli.main import main
+    from fields3d.cli.reconstruct import Reconstruct
+
+    cli = Reconstruct(Path("data"), Path("out"), method="gshell", preset="fast", steps=7, resolution=20)
+    cli.holdout, cli.max_image_size, cli.masks, cli.seed = 2, 0, False, 3
+    c = cli.gshell_config()
+    assert (c.steps, c.grid.resolution, c.holdout, c.max_image_size, c.use_masks, c.seed) == (
+        7,
+        20,
+        2,
+        None,
+        False,
+        3,
+    )
+    assert c.grid.use_msdf and c.fill_holes_cells > 0
+    cli.watertight = True
+    assert not cli.gshell_config().grid.use_msdf
+    # options of the other methods are refused, and --watertight needs --method gshell
+    base = ["reconstruct", str(tmp_path / "none"), "--out", str(tmp_path / "o")]
+    assert main([*base, "--method", "gshell", "--rays", "9"]) == 2
+    assert "expected no --rays with --method gshell" in capsys.readouterr().err
+    assert main([*base, "--watertight"]) == 2
+    assert "expected --watertight only with --method gshell" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_reconstruct_cli_routes_method_gshell(tube_capture, tmp_path):
+    from fields3d.cli.main import main
+
+    common = ["--steps", "3", "--resolution", "16", "--max-image-size", "32", "--holdout", "1"]
+    common += ["--quiet", "--device", "cpu", "--threads", "1"]
+    out = tmp_path / "run"
+    assert main(["reconstruct", str(tube_capture), "--out", str(out), "--method", "gshell", *common]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["method"] == "gshell" and metrics["steps"] == 3
+    assert "topology" in metrics and "gt_boundary_loops" in metrics
+    for name in ("mesh.ply", "gshell.pt", "report.html", "config.json"):
+        assert (out / name).is_file(), name
+    base = tmp_path / "base"
+    args = [
+        "reconstruct",
+        str(tube_capture),
+        "--out",
+        str(base),
+        "--method",
+        "gshell",
+        "--watertight",
+        *common,
+    ]
+    assert main(args) == 0
+    assert json.loads((base / "metrics.json").read_text())["method"] == "gshell-watertight"
