@@ -24,6 +24,7 @@ def _command_type():
         "extract": __import__("fields3d.cli.extract", fromlist=["Extract"]).Extract,
         "triplane": __import__("fields3d.cli.triplane", fromlist=["Triplane"]).Triplane,
         "gshell": __import__("fields3d.cli.gshell", fromlist=["GShell"]).GShell,
+        "frozenrecon": __import__("fields3d.cli.frozenrecon", fromlist=["FrozenRecon"]).FrozenRecon,
     }
     return Union[tuple(Annotated[cls, tyro.conf.subcommand(name)] for name, cls in commands.items())]  # type: ignore[return-value]
 
