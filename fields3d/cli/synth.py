@@ -35,6 +35,8 @@ class Synth:
     """World axis of the mesh that points up in the images."""
     fov_deg: float = 40.0
     """Field of view in degrees."""
+    camera_path: Literal["orbit", "walkthrough"] = "orbit"
+    """orbit: cameras around the object; walkthrough: inside the mesh (a room), walking and panning."""
 
     def config(self):
         from fields3d.data.synthetic import SynthConfig
@@ -47,6 +49,7 @@ class Synth:
             background=self.background,
             up=self.up,
             fov_deg=self.fov_deg,
+            camera_path=self.camera_path,
         )
 
     def run(self) -> None:

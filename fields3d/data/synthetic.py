@@ -77,6 +77,14 @@ class SynthConfig:
     """Cameras stay at least this far from the origin (outside the unit sphere)."""
     supersample: int = 2
     """Colour samples per pixel along each axis (1 = one sample at the pixel centre, aliased)."""
+    camera_path: Literal["orbit", "walkthrough"] = "orbit"
+    """orbit: cameras around the object, looking at it; walkthrough: cameras inside the mesh (a room)
+    walking along an arc of radius ``walk_radius`` around the origin and panning outwards, level with
+    the horizon (see :func:`walkthrough_cameras`)."""
+    walk_radius: float = 0.15
+    """Radius of the walkthrough arc (world units; the normalised mesh fits in ``object_radius``)."""
+    walk_sweep_deg: float = 120.0
+    """Angle the walkthrough covers along its arc (the view turns 1.5 times as far)."""
 
     def validate(self) -> None:
         checks = [
@@ -104,6 +112,18 @@ class SynthConfig:
                 f"expected min_distance > object_radius, got {self.min_distance}",
             ),
             (1 <= self.supersample <= 8, f"expected supersample in [1, 8], got {self.supersample}"),
+            (
+                self.camera_path in ("orbit", "walkthrough"),
+                f"expected camera_path orbit or walkthrough, got {self.camera_path!r}",
+            ),
+            (
+                0.0 <= self.walk_radius < self.object_radius,
+                f"expected walk_radius in [0, object_radius), got {self.walk_radius}",
+            ),
+            (
+                0.0 <= self.walk_sweep_deg <= 360.0,
+                f"expected walk_sweep_deg in [0, 360], got {self.walk_sweep_deg}",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -238,6 +258,8 @@ def synth_cameras(config: SynthConfig, vertices: np.ndarray | None = None) -> Ca
     ``config.fill`` of its image (never nearer than ``config.min_distance``); without, every camera sits
     where the bounding sphere of radius ``object_radius`` just fills the view.
     """
+    if config.camera_path == "walkthrough":
+        return walkthrough_cameras(config)
     fov = math.radians(config.fov_deg)
     up = np.asarray(_UP_AXES[config.up])
     poses = []
@@ -249,6 +271,29 @@ def synth_cameras(config: SynthConfig, vertices: np.ndarray | None = None) -> Ca
             dist = max(fit_distance(vertices, pose[:3, :3], fov, config.fill), config.min_distance)
         pose[:3, 3] = dist * d
         poses.append(pose)
+    r = config.resolution
+    return Cameras.from_fov(fov, r, r, np.stack(poses))
+
+
+def walkthrough_cameras(config: SynthConfig) -> Cameras:
+    """``config.views`` cameras walking inside the mesh: centres on an arc of radius ``walk_radius``
+    around the origin in the plane perpendicular to ``up`` (bobbing by 10 % of the radius along ``up``),
+    covering ``walk_sweep_deg``; each looks outwards and level, its heading turning 1.5 times as fast
+    as the walk (so consecutive views overlap and see the walls from changing positions)."""
+    fov = math.radians(config.fov_deg)
+    up = np.asarray(_UP_AXES[config.up])
+    a = np.roll(up, 1)
+    b = np.cross(up, a)
+    poses = []
+    n = config.views
+    for k in range(n):
+        t = math.radians(-0.5 * config.walk_sweep_deg + config.walk_sweep_deg * k / max(n - 1, 1))
+        eye = (
+            config.walk_radius * (math.sin(t) * a - math.cos(t) * b)
+            + 0.1 * config.walk_radius * math.sin(2 * t) * up
+        )
+        heading = math.sin(1.5 * t) * a + math.cos(1.5 * t) * b
+        poses.append(look_at(eye, eye + heading, up))
     r = config.resolution
     return Cameras.from_fov(fov, r, r, np.stack(poses))
 

@@ -139,3 +139,19 @@ def write_rgbd_folder(folder, frames: int = 8, sweep_deg: float = 40.0, width: i
     K = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]])
     np.savetxt(folder / "camera-intrinsics.txt", K)
     return folder
+
+
+def room_mesh(half=(2.0, 1.2, 2.5), spheres=DEFAULT_SPHERES, subdivisions: int = 3):
+    """The room as a triangle mesh: (V, 3) float64 vertices and (F, 3) int64 faces (box walls facing
+    inwards plus icospheres), for renderers such as ``fields3d synth --camera-path walkthrough``."""
+    import trimesh
+
+    box = trimesh.creation.box(extents=2.0 * np.asarray(half, dtype=np.float64))
+    box.invert()
+    parts = [box]
+    for center, radius in spheres:
+        ball = trimesh.creation.icosphere(subdivisions=subdivisions, radius=radius)
+        ball.apply_translation(center)
+        parts.append(ball)
+    mesh = trimesh.util.concatenate(parts)
+    return np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int64)

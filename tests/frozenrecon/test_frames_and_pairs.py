@@ -62,3 +62,20 @@ def test_keyframes_drop_near_duplicates(room):
     maps = build_frame_maps(prior, color, (12, 16))
     assert select_keyframes(maps) == [0, 2, 3]
     assert select_keyframes(maps, 0.0) == [0, 1, 2, 3]
+
+
+def test_video_file_frames_via_imageio(tmp_path, room):
+    iio = pytest.importorskip("imageio.v3")
+    _, _, color, _ = room(3, 20.0)
+    frames = np.stack([(c * 255).astype(np.uint8) for c in color])
+    try:
+        iio.imwrite(tmp_path / "walk.gif", frames, duration=100, loop=0)
+    except Exception as e:  # noqa: BLE001 - no GIF writer in this imageio install
+        pytest.skip(f"imageio cannot write GIF here ({e})")
+    seq = read_frames(tmp_path / "walk.gif")
+    assert len(seq) == 3 and seq.size == (48, 64) and seq.from_video
+    assert seq.names == ["frame-000000", "frame-000001", "frame-000002"]
+    assert np.abs(seq.images[1] - color[1]).mean() < 0.05
+    (tmp_path / "clip.txt").write_text("x")
+    with pytest.raises(InputError, match="folder of images or a video"):
+        read_frames(tmp_path / "clip.txt")
