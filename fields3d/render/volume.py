@@ -66,13 +66,14 @@ def neus_alpha(sdf: torch.Tensor, valid: torch.Tensor, inv_s: torch.Tensor | flo
     alpha = ((prev - nxt) / prev.clamp_min(_EPS)).clamp(0.0, 1.0)
     pair = valid[:, :-1] & valid[:, 1:]
     alpha = torch.where(pair, alpha, torch.zeros_like(alpha))
-    return torch.cat([alpha, torch.zeros_like(alpha[:, :1])], dim=1)
+    # (R, S - 1) pairs, then the last sample; with S = 1 (one sample per ray) all of it is that column
+    return torch.cat([alpha, alpha.new_zeros(alpha.shape[0], min(1, sdf.shape[1]))], dim=1)
 
 
 def compositing_weights(alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(R, S) opacities -> weights ``alpha_i T_i`` (R, S) and the transmittance left behind the last
     sample (R,)."""
-    survive = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1.0 - alpha + 1e-7], dim=1), dim=1)
+    survive = torch.cumprod(torch.cat([alpha.new_ones(alpha.shape[0], 1), 1.0 - alpha + 1e-7], dim=1), dim=1)
     weights = alpha * survive[:, :-1]
     return weights, survive[:, -1].clamp(0.0, 1.0)
 

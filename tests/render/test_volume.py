@@ -88,3 +88,13 @@ def test_shape_errors():
         neus_alpha(torch.zeros(2, 3), torch.zeros(2, 4, dtype=torch.bool), 1.0)
     with pytest.raises(ValueError, match="expected origins and directions"):
         sphere_intersection(torch.zeros(2, 3), torch.zeros(3, 3))
+
+
+@pytest.mark.parametrize("samples", [0, 1])
+def test_rays_with_one_or_no_sample_are_transparent(samples):
+    # the occupancy sampler can return a single sample column for a whole chunk of rays
+    sdf = torch.full((5, samples), -0.1)
+    alpha = neus_alpha(sdf, torch.ones(5, samples, dtype=torch.bool), 50.0)
+    assert alpha.shape == (5, samples) and (alpha == 0).all()
+    weights, transmittance = compositing_weights(alpha)
+    assert weights.shape == (5, samples) and torch.allclose(transmittance, torch.ones(5))
