@@ -134,11 +134,52 @@ def world_up(scene: SceneData) -> np.ndarray:
     return up / norm if norm > 1e-6 else np.array([0.0, 1.0, 0.0])
 
 
+def choose_backdrop(config: ReconstructionConfig, scene: SceneData, train_idx: list[int], log=print) -> None:
+    """Without masks, set ``config.data.background`` when the backdrop is known: the capture's own colour
+    (RGBA compositing, fields3d synth) or one detected around the photos' borders; otherwise the model
+    gets a background field."""
+    if config.data.background is not None or (config.data.use_masks and scene.has_masks):
+        return
+    stated = scene.background is not None or _metadata_background(scene) is not None
+    if stated:
+        color = background_color(scene).tolist()
+        log(f"no masks: the capture states its background colour {_rgb(color)}; no background field")
+    elif config.data.detect_background:
+        from fields3d.recon.plain_background import detect_plain_background
+
+        found = detect_plain_background(scene, train_idx)
+        if found is None:
+            return
+        color = found.tolist()
+        log(f"no masks: the photos' borders are one colour {_rgb(color)}; using it as the background")
+    else:
+        return
+    config.data.background = tuple(float(v) for v in color)
+
+
+def _rgb(color) -> str:
+    return "(" + ", ".join(f"{v:.3f}" for v in color) + ")"
+
+
+def _metadata_background(scene: SceneData):
+    block = scene.metadata.get("fields3d")
+    if isinstance(block, dict) and isinstance(block.get("background"), (list, tuple)):
+        return block["background"] if len(block["background"]) == 3 else None
+    return None
+
+
+def run_background_color(config: ReconstructionConfig, scene: SceneData) -> torch.Tensor:
+    """(3,) the colour behind the foreground of a run: ``config.data.background`` or the capture's."""
+    if config.data.background is not None:
+        return torch.tensor(config.data.background, dtype=torch.float32)
+    return background_color(scene)
+
+
 def build_model(config: ReconstructionConfig, scene: SceneData, device: torch.device):
     from fields3d.recon.unisdf import UniSDFModel
 
     torch.manual_seed(config.train.seed)
-    use_bg = not (config.data.use_masks and scene.has_masks)
+    use_bg = not (config.data.use_masks and scene.has_masks) and config.data.background is None
     return UniSDFModel(config.model, use_background=use_bg).to(device)
 
 
@@ -225,13 +266,14 @@ def reconstruct(
         f"{config.method}/{config.preset} on {device} ({threads} threads)"
     )
     if not resume:
+        choose_backdrop(config, scene, train_idx, log)
         _write_config(run, config, data, scene)
         (run / "checkpoints" / "diverged.json").unlink(missing_ok=True)  # from an earlier run in RUN
     train_data = RayDataset(
         scene, train_idx, config.data.max_image_size, config.data.use_masks, device, progress
     )
     model = build_model(config, scene, device)
-    bg = background_color(scene)
+    bg = run_background_color(config, scene)
     trainer = Trainer(model, train_data, config.train, run / "checkpoints", bg, progress=progress)
     if resume:
         lr_scale = _divergence_lr_scale(run, log)

@@ -47,6 +47,12 @@ class DataConfig:
     """Use the capture's masks (mask loss, colour loss inside the masks) when it has them."""
     min_views: int = 4
     """Fewer training views than this is an error."""
+    background: tuple[float, float, float] | None = None
+    """The colour behind the object in every photo (RGB in [0, 1]); set, the model has no background
+    field.  None: the capture's own (RGBA, fields3d synth) with masks; without masks, the run sets it when
+    the photos' borders are one colour (see fields3d.recon.plain_background), else a background field."""
+    detect_background: bool = True
+    """Without masks, look for a plain backdrop (one colour around every photo)."""
 
 
 @dataclass
@@ -89,6 +95,10 @@ class ReconstructionConfig:
             raise ValueError(
                 f"expected holdout >= 0 and min_views >= 1, got {self.data.holdout}, {self.data.min_views}"
             )
+        if self.data.background is not None and (
+            len(self.data.background) != 3 or not all(0.0 <= float(v) <= 1.0 for v in self.data.background)
+        ):
+            raise ValueError(f"expected a background of 3 values in [0, 1], got {self.data.background}")
         if self.export.resolution < 8:
             raise ValueError(f"expected an export resolution >= 8, got {self.export.resolution}")
         self.model.validate()
