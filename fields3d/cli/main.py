@@ -8,25 +8,31 @@ from typing import Annotated, Union
 
 from fields3d.errors import Fields3dError
 
+COMMANDS: dict[str, tuple[str, str]] = {
+    "info": ("fields3d.cli.info", "Info"),
+    "demo": ("fields3d.cli.demo", "Demo"),
+    "synth": ("fields3d.cli.synth", "Synth"),
+    "sfm": ("fields3d.cli.sfm", "Sfm"),
+    "reconstruct": ("fields3d.cli.reconstruct", "Reconstruct"),
+    "extract": ("fields3d.cli.extract", "Extract"),
+    "eval-mesh": ("fields3d.cli.eval_mesh", "EvalMesh"),
+    "gshell": ("fields3d.cli.gshell", "GShell"),
+    "frozenrecon": ("fields3d.cli.frozenrecon", "FrozenRecon"),
+    "triplane": ("fields3d.cli.triplane", "Triplane"),
+}
+"""Command name -> (module, dataclass).  Each module imports its heavy dependencies inside ``run``."""
+
 
 def _command_type():
+    import importlib
+
     import tyro
 
-    from fields3d.cli.info import Info
-
-    commands = {
-        "info": Info,
-        "eval-mesh": __import__("fields3d.cli.eval_mesh", fromlist=["EvalMesh"]).EvalMesh,
-        "synth": __import__("fields3d.cli.synth", fromlist=["Synth"]).Synth,
-        "sfm": __import__("fields3d.cli.sfm", fromlist=["Sfm"]).Sfm,
-        "demo": __import__("fields3d.cli.demo", fromlist=["Demo"]).Demo,
-        "reconstruct": __import__("fields3d.cli.reconstruct", fromlist=["Reconstruct"]).Reconstruct,
-        "extract": __import__("fields3d.cli.extract", fromlist=["Extract"]).Extract,
-        "triplane": __import__("fields3d.cli.triplane", fromlist=["Triplane"]).Triplane,
-        "gshell": __import__("fields3d.cli.gshell", fromlist=["GShell"]).GShell,
-        "frozenrecon": __import__("fields3d.cli.frozenrecon", fromlist=["FrozenRecon"]).FrozenRecon,
+    classes = {
+        name: getattr(importlib.import_module(module), cls) for name, (module, cls) in COMMANDS.items()
     }
-    return Union[tuple(Annotated[cls, tyro.conf.subcommand(name)] for name, cls in commands.items())]  # type: ignore[return-value]
+    options = tuple(Annotated[cls, tyro.conf.subcommand(name)] for name, cls in classes.items())
+    return Union[options]  # noqa: UP007  (a Union built from a tuple at run time)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     import tyro
 
     try:
-        command = tyro.cli(_command_type(), args=argv, prog="fields3d", config=(tyro.conf.OmitSubcommandPrefixes,))
+        command = tyro.cli(
+            _command_type(), args=argv, prog="fields3d", config=(tyro.conf.OmitSubcommandPrefixes,)
+        )
         command.run()
     except Fields3dError as e:
         if os.environ.get("FIELDS3D_DEBUG"):
