@@ -34,6 +34,9 @@ class ExportedMesh:
     colors: np.ndarray
     removed_faces: int
     resolution: int
+    boundary_fraction: float = 0.0
+    """Fraction of the vertices on the unit sphere that bounds the reconstructed region (|x| > 0.98 in
+    the normalised frame): near 1 when training failed and the whole region came out solid."""
 
     def to_trimesh(self):
         import trimesh
@@ -93,6 +96,7 @@ def extract_world_mesh(
     normals = torch.nn.functional.normalize(mesh.normals.detach(), dim=-1)
     colors = model.surface_colors(verts.to(model.device), normals.to(model.device), chunk=chunk_size)
     inverse = normalization.inverse()
+    boundary_fraction = float((verts.norm(dim=-1) > 0.98).float().mean())
     v_world = inverse.apply_points(verts.cpu().double().numpy())
     n_world = inverse.apply_directions(normals.cpu().double().numpy())
     c8 = (colors.clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
@@ -116,6 +120,7 @@ def extract_world_mesh(
         colors=colors_out,
         removed_faces=int(report.component_faces + report.degenerate_faces + report.duplicate_faces),
         resolution=resolution,
+        boundary_fraction=boundary_fraction,
     )
 
 

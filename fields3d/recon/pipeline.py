@@ -393,7 +393,14 @@ def _evaluate_and_report(
         "components": int(len(tm.split(only_watertight=False))) if len(mesh.faces) < 2_000_000 else None,
         "removed_faces": mesh.removed_faces,
         "resolution": mesh.resolution,
+        "on_region_boundary": mesh.boundary_fraction,
     }
+    if mesh.boundary_fraction > 0.5:
+        log(
+            f"warning: {100 * mesh.boundary_fraction:.0f}% of the mesh lies on the sphere that bounds the "
+            "reconstructed region: training probably failed (the region came out solid); look at "
+            f"{run / 'report.html'}"
+        )
     if gt is not None:
         log("comparing the mesh with the reference")
         metrics["mesh"] = mesh_metrics(tm, gt)

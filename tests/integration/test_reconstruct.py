@@ -99,6 +99,7 @@ def test_metrics_and_mesh(run, capture):
     assert np.isfinite(metrics["heldout_psnr"]) and metrics["heldout_psnr"] > 10
     mesh = metrics["mesh"]
     assert 0 < mesh["chamfer_pct_diagonal"] < 20 and 0 <= mesh["fscore"] <= 1
+    assert metrics["mesh_stats"]["on_region_boundary"] < 0.5
     out = read_mesh(run / "mesh.ply")
     assert len(out.faces) > 100
     assert np.asarray(out.visual.vertex_colors).shape == (len(out.vertices), 4)
