@@ -2,7 +2,8 @@
 
 Usage (repository root, inside the venv)::
 
-    python datasets/frozenrecon_room/make_room_walkthrough.py /tmp/room [--views 60] [--res 128]
+    python datasets/frozenrecon_room/make_room_walkthrough.py /tmp/room [--views 60] [--res 128] \
+        [--walk-radius 0.4] [--walk-sweep 90]
 
 Writes ``OUT/room.ply`` (the furnished box room of :mod:`fields3d.frozenrecon.synthetic_room`: 4 x 2.4 x
 5 units, seven spheres), renders it with ``fields3d synth``'s renderer from inside
@@ -32,11 +33,19 @@ def main() -> None:
     parser.add_argument("--views", type=int, default=60)
     parser.add_argument("--res", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--walk-radius", type=float, default=0.4, help="arc radius (normalised units)")
+    parser.add_argument("--walk-sweep", type=float, default=90.0, help="arc angle in degrees")
     args = parser.parse_args()
     vertices, faces = room_mesh()
     mesh = write_mesh(args.out / "room.ply", vertices, faces)
     config = SynthConfig(
-        views=args.views, resolution=args.res, camera_path="walkthrough", fov_deg=60.0, seed=args.seed
+        views=args.views,
+        resolution=args.res,
+        camera_path="walkthrough",
+        fov_deg=60.0,
+        seed=args.seed,
+        walk_radius=args.walk_radius,
+        walk_sweep_deg=args.walk_sweep,
     )
     capture = render_capture(mesh, args.out / "capture", config)
     summary = write_corrupted_priors(
