@@ -48,6 +48,8 @@ class FrozenRecon:
     """Weight of the photometric residual in the later stages (0: geometry only)."""
     voxel_fraction: float = 1.0 / 150.0
     """TSDF voxel size as a fraction of the median rectified depth."""
+    device: str = "cpu"
+    """Where the optimisation runs: cpu or cuda (not yet measured on a GPU)."""
     quiet: bool = False
     """No progress bars."""
 
@@ -78,6 +80,7 @@ class FrozenRecon:
             focal_init=self.focal_init,
             max_frames=self.max_frames,
             stride=self.stride,
+            device=self.device,
         )
         summary = run_frozenrecon(
             inputs,

@@ -39,6 +39,8 @@ class RunInputs:
     """Starting focal length in pixels; None: EXIF, else a 60 degree field of view."""
     max_frames: int | None = None
     stride: int = 1
+    device: str = "cpu"
+    """Where the optimisation runs ("cpu", "cuda"); the depth model runs on the CPU."""
 
 
 @dataclass
@@ -125,7 +127,9 @@ def run_frozenrecon(
     t1 = time.perf_counter()
     cpu1 = time.process_time()
     try:
-        result = optimize_sequence(frames.images, priors, focal_init, config, progress=progress)
+        result = optimize_sequence(
+            frames.images, priors, focal_init, config, progress=progress, device=inputs.device
+        )
     except ValueError as e:
         raise InputError(str(e), inputs.depth_dir or inputs.depth_model or inputs.frames) from None
     timings["optimize_seconds"] = time.perf_counter() - t1
@@ -224,7 +228,7 @@ def run_frozenrecon(
         metrics = evaluate(
             result, [frames.names[k] for k in kf], rectified, [priors[k] for k in kf], fused, gt_kf, gt_fused
         )
-        metrics["runtime"] = {**timings, "device": "cpu" if not torch.cuda.is_available() else "cuda"}
+        metrics["runtime"] = {**timings, "device": inputs.device}
         paths["metrics"] = write_json(out / "metrics.json", metrics)
     timings["total_seconds"] = time.perf_counter() - t0
     paths["result"] = write_json(out / "result.json", summary_result)
