@@ -151,7 +151,10 @@ def evaluate(
             "scale_vs_sim3_scale": s / float(sim.scale),
         }
     if fused is not None and gt_fused is not None and len(fused.faces) and len(gt_fused.faces):
-        pose_sim = align_poses_sim3(result.c2w, gt.c2w)
+        # the mesh is made of the rectified depth: its scale is the depth's global scale when known (the
+        # trajectory's scale is weakly determined when the camera barely translates)
+        depth_scale = metrics.get("depth", {}).get("global_scale")
+        pose_sim = align_poses_sim3(result.c2w, gt.c2w, scale=depth_scale)
         verts = _apply_sim(pose_sim, fused.vertices)
         gt_mesh = (gt_fused.vertices, gt_fused.faces)
         keys = ("accuracy", "completeness", "chamfer", "precision", "recall", "fscore", "threshold")
@@ -159,7 +162,7 @@ def evaluate(
         metrics["mesh"] = {k: d[k] for k in keys}
         metrics["mesh"]["alignment"] = (
             "Sim(3) from the camera poses: rotation = mean of the per-camera rotation differences, scale "
-            "and translation from the camera centres"
+            "= the depth's global scale (else from the centres), translation from the camera centres"
         )
         refined = refine_rigid_icp(verts, fused.faces, gt_mesh, max_distance=2.0 * mesh_threshold)
         if refined is not None:
@@ -177,12 +180,12 @@ def evaluate(
     return metrics
 
 
-def align_poses_sim3(c2w: np.ndarray, gt_c2w: np.ndarray):
+def align_poses_sim3(c2w: np.ndarray, gt_c2w: np.ndarray, scale: float | None = None):
     """Similarity mapping the reconstruction's poses onto the ground truth's, using orientations too.
 
     The rotation is the chordal mean of ``R_gt_i @ R_i^T`` (well determined even when the camera path
-    is nearly straight, unlike a fit to the centres alone); scale and translation then fit the centres
-    in the least-squares sense.  Returns a :class:`fields3d.geometry.similarity.Similarity`.
+    is nearly straight, unlike a fit to the centres alone); scale (unless given) and translation then fit
+    the centres in the least-squares sense.  Returns a :class:`fields3d.geometry.similarity.Similarity`.
     """
     from fields3d.geometry.similarity import Similarity
 
@@ -198,7 +201,8 @@ def align_poses_sim3(c2w: np.ndarray, gt_c2w: np.ndarray):
     p, g = c2w[:, :3, 3], gt_c2w[:, :3, 3]
     pc, gc = p - p.mean(0), g - g.mean(0)
     rp = pc @ rot.T
-    scale = float((gc * rp).sum() / max((pc * pc).sum(), 1e-300))
+    if scale is None:
+        scale = float((gc * rp).sum() / max((pc * pc).sum(), 1e-300))
     if not scale > 0:
         raise ValueError("degenerate poses: cannot estimate a positive scale")
     return Similarity.from_parts(scale, rot, g.mean(0) - scale * rot @ p.mean(0))

@@ -21,6 +21,8 @@ def test_pose_alignment_recovers_the_rotation_about_a_straight_path():
     gt = np.asarray(truth.apply_c2w(c2w))
     sim = align_poses_sim3(c2w, gt)
     assert np.allclose(sim.matrix, truth.matrix, atol=1e-9)
+    fixed = align_poses_sim3(c2w, gt, scale=1.0)
+    assert fixed.scale == pytest.approx(1.0) and np.allclose(fixed.rotation, truth.rotation, atol=1e-9)
     with pytest.raises(ValueError, match="pose arrays"):
         align_poses_sim3(c2w[:1], gt[:1])
 
