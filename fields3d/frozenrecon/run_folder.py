@@ -298,11 +298,20 @@ def _write_previews(folder: Path, result, priors, rectified, gt) -> dict[str, Pa
             "ground truth": gt_pos[:, axes],
             "FrozenRecon (Sim(3) aligned)": np.asarray(aligned)[:, axes],
         }
-        plot = plot_points_2d(series, title="camera centres from above", links=tuple(series.keys()))
+        plot = plot_points_2d(
+            series,
+            title="camera centres from above",
+            axis_labels=tuple("xyz"[a] for a in axes),
+            links=tuple(series.keys()),
+        )
     else:
         up = _up_axis(result.c2w)
         axes = [a for a in range(3) if a != up]
-        plot = plot_points_2d({"FrozenRecon": pos[:, axes]}, title="camera centres from above")
+        plot = plot_points_2d(
+            {"FrozenRecon": pos[:, axes]},
+            title="camera centres from above",
+            axis_labels=tuple("xyz"[a] for a in axes),
+        )
     out["preview_trajectory"] = write_image(folder / "trajectory.png", plot)
     return out
 
