@@ -13,7 +13,8 @@ import tyro
 class FrozenRecon:
     """Reconstruct a scene from frames and per-frame depth that is only known up to a scale and a shift
     (a frozen monocular depth model's output): recovers one focal length, the camera poses and each
-    frame's scale, shift and coarse local scale grid, then fuses the rectified depths (TSDF, open3d).
+    frame's scale and shift (optionally a coarse grid of local scale corrections, --local-grid),
+    then fuses the rectified depths (TSDF, open3d).
     Writes RUN/mesh.ply, points.ply, transforms.json (feeds `fields3d reconstruct`), images/, depth/,
     result.json, previews/ and, with --gt, metrics.json (focal error, depth AbsRel after one global
     scale, ATE RMSE after Sim(3), mesh accuracy/completeness against a mesh fused from the ground truth)."""
