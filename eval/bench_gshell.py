@@ -148,6 +148,7 @@ def bench_reconstruct(args) -> list[dict]:
                     "loops": m["boundary_loops"],
                     "loops_raw": m.get("topology", {}).get("loops_before"),
                     "gt_loops": m.get("gt_boundary_loops"),
+                    "openings_matched": m.get("gt_openings_matched"),
                     "watertight": m["mesh_stats"]["watertight"],
                     "psnr": m.get("heldout_psnr"),
                     "mask_iou": m.get("heldout_mask_iou"),

@@ -105,3 +105,60 @@ def _numpy(x) -> np.ndarray:
     if hasattr(x, "detach"):
         return x.detach().cpu().numpy()
     return np.asarray(x)
+
+
+def boundary_loops(vertices, faces) -> list[tuple[np.ndarray, float]]:
+    """(centroid (3,), perimeter) of every boundary loop of a triangle mesh (vertices welded as in
+    :func:`boundary_report`), longest first."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    v = _numpy(vertices).astype(np.float64)
+    f = _numpy(faces).astype(np.int64)
+    if len(f) == 0:
+        return []
+    f = weld_vertices(v, f, 1e-7 * float(np.linalg.norm(np.ptp(v, axis=0))))
+    f = f[(f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 2] != f[:, 0])]
+    edges = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1)
+    unique, counts = np.unique(edges, axis=0, return_counts=True)
+    boundary = unique[counts == 1]
+    if len(boundary) == 0:
+        return []
+    nodes, local = np.unique(boundary, return_inverse=True)
+    local = local.reshape(-1, 2)
+    n = len(nodes)
+    count, label = connected_components(
+        coo_matrix((np.ones(len(local)), (local[:, 0], local[:, 1])), shape=(n, n)), directed=False
+    )
+    perimeter = np.bincount(
+        label[local[:, 0]],
+        weights=np.linalg.norm(v[boundary[:, 0]] - v[boundary[:, 1]], axis=1),
+        minlength=count,
+    )
+    centroid = np.zeros((count, 3))
+    np.add.at(centroid, label, v[nodes])
+    centroid /= np.bincount(label, minlength=count)[:, None]
+    order = np.argsort(-perimeter, kind="stable")
+    return [(centroid[k], float(perimeter[k])) for k in order]
+
+
+def matched_openings(pred_vertices, pred_faces, gt_vertices, gt_faces) -> int:
+    """How many boundary loops (openings) of the reference have a loop of the prediction nearby: a
+    prediction loop whose centroid lies within half the reference loop's diameter (perimeter / 2 pi)
+    of the reference loop's centroid, each prediction loop matched at most once (greedy, closest
+    first).  A reconstruction can have as many loops as the reference and still match fewer (capped
+    openings plus spurious holes)."""
+    pred = boundary_loops(pred_vertices, pred_faces)
+    gt = boundary_loops(gt_vertices, gt_faces)
+    pairs = sorted(
+        (float(np.linalg.norm(cp - cg)), i, j)
+        for j, (cg, pg) in enumerate(gt)
+        for i, (cp, _) in enumerate(pred)
+        if np.linalg.norm(cp - cg) <= pg / (2 * np.pi)
+    )
+    used_pred, used_gt = set(), set()
+    for _, i, j in pairs:
+        if i not in used_pred and j not in used_gt:
+            used_pred.add(i)
+            used_gt.add(j)
+    return len(used_gt)

@@ -909,7 +909,7 @@ def _evaluate_and_report(
     progress,
     log,
 ):
-    from fields3d.extract.gshell_boundary import boundary_report
+    from fields3d.extract.gshell_boundary import boundary_report, matched_openings
     from fields3d.recon.evaluation import RenderedView, image_metrics, mesh_metrics
     from fields3d.recon.pipeline import world_up
     from fields3d.recon.previews import write_turntable, write_view_previews
@@ -975,6 +975,7 @@ def _evaluate_and_report(
         metrics["mesh"]["gt_mesh"] = str(gt_path)
         gb = boundary_report(gt.vertices, gt.faces)
         metrics["gt_boundary_loops"] = gb.loops
+        metrics["gt_openings_matched"] = matched_openings(tm.vertices, tm.faces, gt.vertices, gt.faces)
         metrics["chamfer_pct_diagonal"] = metrics["mesh"]["chamfer_pct_diagonal"]
         metrics["fscore"] = metrics["mesh"]["fscore"]
         metrics["normal_error_deg"] = metrics["mesh"]["normal_error_deg"]

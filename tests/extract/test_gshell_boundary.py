@@ -61,3 +61,30 @@ def test_closed_mesh_has_no_loops_and_bad_shapes_are_refused():
     assert (r.loops, r.boundary_edges) == (0, 0)
     with pytest.raises(ValueError, match="expected faces of shape"):
         boundary_report(s.vertices, s.faces[:, :2])
+
+
+def test_openings_are_matched_by_position_not_by_count():
+    import math
+
+    import torch
+
+    from fields3d.extract.gshell_boundary import boundary_loops, matched_openings
+    from fields3d.extract.gshell_extraction import gshell_extract
+    from fields3d.extract.tetrahedral_mesh import cube_tet_grid
+
+    points, tets = cube_tet_grid([[-1, -1, -1], [1, 1, 1]], 20, dtype=torch.float64)
+    sdf = points.norm(dim=1) - 0.7
+
+    def cut(msdf):
+        m = gshell_extract(points, tets, sdf, msdf)
+        return m.vertices.detach().numpy(), m.faces.numpy()
+
+    top = cut(0.4 - points[:, 1])  # a cap removed at the top: one opening
+    bottom = cut(0.4 + points[:, 1])  # the same opening at the bottom
+    loops = boundary_loops(*top)
+    assert len(loops) == 1 and loops[0][0][1] > 0.3
+    assert loops[0][1] == pytest.approx(2 * math.pi * math.sqrt(0.7**2 - 0.4**2), rel=0.05)
+    assert matched_openings(*top, *top) == 1
+    assert matched_openings(*bottom, *top) == 0  # one loop each, in the wrong place
+    closed = cut(torch.ones_like(sdf))
+    assert boundary_loops(*closed) == [] and matched_openings(*closed, *top) == 0
