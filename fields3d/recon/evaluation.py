@@ -94,6 +94,16 @@ def image_metrics(views: list[RenderedView]) -> dict:
     return summary
 
 
+def reference_metrics(pred, gt, gt_path, samples: int = 100_000) -> dict:
+    """The entries a run's ``metrics.json`` gets from a reference mesh: ``mesh`` (all of
+    :func:`mesh_metrics`, with the reference's path) and its headline numbers at the top level
+    (``chamfer_pct_diagonal``, ``fscore``, ``normal_error_deg``)."""
+    mesh = mesh_metrics(pred, gt, samples=samples)
+    mesh["gt_mesh"] = str(gt_path)
+    headline = {k: mesh[k] for k in ("chamfer_pct_diagonal", "fscore", "normal_error_deg")}
+    return {"mesh": mesh, **headline}
+
+
 def mesh_metrics(pred, gt, threshold_fraction: float = 0.01, samples: int = 100_000, seed: int = 0) -> dict:
     """Chamfer (mean of accuracy and completeness), F-score at ``threshold_fraction`` of the GT bounding-box
     diagonal, normal consistency and mean normal angle error, in world units and in % of the diagonal.

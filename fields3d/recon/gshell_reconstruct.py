@@ -910,7 +910,7 @@ def _evaluate_and_report(
     log,
 ):
     from fields3d.extract.gshell_boundary import boundary_report, matched_openings
-    from fields3d.recon.evaluation import RenderedView, image_metrics, mesh_metrics
+    from fields3d.recon.evaluation import RenderedView, image_metrics, reference_metrics
     from fields3d.recon.pipeline import world_up
     from fields3d.recon.previews import write_turntable, write_view_previews
     from fields3d.recon.run_report import write_report
@@ -971,14 +971,9 @@ def _evaluate_and_report(
     metrics["boundary_loops"] = br.loops
     if gt is not None:
         log("comparing the mesh with the reference")
-        metrics["mesh"] = mesh_metrics(tm, gt, samples=config.eval_samples)
-        metrics["mesh"]["gt_mesh"] = str(gt_path)
-        gb = boundary_report(gt.vertices, gt.faces)
-        metrics["gt_boundary_loops"] = gb.loops
+        metrics.update(reference_metrics(tm, gt, gt_path, samples=config.eval_samples))
+        metrics["gt_boundary_loops"] = boundary_report(gt.vertices, gt.faces).loops
         metrics["gt_openings_matched"] = matched_openings(tm.vertices, tm.faces, gt.vertices, gt.faces)
-        metrics["chamfer_pct_diagonal"] = metrics["mesh"]["chamfer_pct_diagonal"]
-        metrics["fscore"] = metrics["mesh"]["fscore"]
-        metrics["normal_error_deg"] = metrics["mesh"]["normal_error_deg"]
     turn_png, turn_gif = write_turntable(
         exported.vertices,
         exported.faces,

@@ -355,7 +355,7 @@ def _evaluate_and_report(
     run, config, scene, model, train_data, held_idx, bg, mesh, gt, gt_path, history, progress, log
 ):
     from fields3d.recon.dataset import RayDataset
-    from fields3d.recon.evaluation import image_metrics, mesh_metrics, render_views
+    from fields3d.recon.evaluation import image_metrics, reference_metrics, render_views
     from fields3d.recon.previews import write_turntable, write_view_previews
     from fields3d.recon.run_report import write_loss_curves, write_report
 
@@ -403,11 +403,7 @@ def _evaluate_and_report(
         )
     if gt is not None:
         log("comparing the mesh with the reference")
-        metrics["mesh"] = mesh_metrics(tm, gt)
-        metrics["mesh"]["gt_mesh"] = str(gt_path)
-        metrics["chamfer_pct_diagonal"] = metrics["mesh"]["chamfer_pct_diagonal"]
-        metrics["fscore"] = metrics["mesh"]["fscore"]
-        metrics["normal_error_deg"] = metrics["mesh"]["normal_error_deg"]
+        metrics.update(reference_metrics(tm, gt, gt_path))
     turn_png, turn_gif = write_turntable(
         mesh.vertices,
         mesh.faces,
