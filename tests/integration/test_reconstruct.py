@@ -11,39 +11,7 @@ import pytest
 
 from fields3d.cli.main import main
 
-
-def tiny_config(steps: int = 30):
-    from fields3d.encodings import HashGridEncodingConfig
-    from fields3d.recon.presets import make_config
-
-    c = make_config("unisdf", "fast")
-    c.model.sdf.grid = HashGridEncodingConfig(
-        n_levels=4,
-        log2_table_size=12,
-        base_resolution=8,
-        finest_resolution=64,
-        coarse_to_fine_start=2,
-        coarse_to_fine_steps=10,
-    )
-    c.model.sdf.mlp.hidden_dim = c.model.color.mlp.hidden_dim = 32
-    c.model.sampling.grid.resolution, c.model.sampling.grid.update_every = 32, 8
-    c.model.sampling.min_step = 2.0 / 64
-    c.train.steps, c.train.rays_per_step, c.train.warmup_steps = steps, 256, 5
-    c.train.eikonal_surface_points, c.train.eikonal_space_points = 64, 32
-    c.data.holdout, c.data.max_image_size, c.data.eval_max_image_size = 1, None, None
-    c.export.resolution = 32
-    c.turntable_views, c.turntable_size, c.threads = 2, 64, 1
-    return c
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -62,12 +30,12 @@ def capture(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def run(capture, tmp_path_factory):
+def run(capture, tmp_path_factory, make_tiny_config):
     from fields3d.recon.pipeline import reconstruct
 
     out = tmp_path_factory.mktemp("recon_run") / "run"
     result = reconstruct(
-        capture, out, tiny_config(), gt_mesh=capture / "mesh_gt.ply", progress=False, log=None
+        capture, out, make_tiny_config(), gt_mesh=capture / "mesh_gt.ply", progress=False, log=None
     )
     assert result.mesh == out / "mesh.ply"
     return out
@@ -211,13 +179,15 @@ def test_bare_folder_of_images_reconstructs_end_to_end(tmp_path, shared_data):
     assert metrics["format"] == "transforms_json" and metrics["heldout_psnr"] > 15
 
 
-def test_nan_during_training_is_one_line_and_the_run_resumes(capture, tmp_path, capsys, monkeypatch):
+def test_nan_during_training_is_one_line_and_the_run_resumes(
+    capture, tmp_path, capsys, monkeypatch, make_tiny_config
+):
     """A NaN loss at step 14 stops the CLI with one line naming the last good checkpoint (step 10);
     ``--resume`` continues from it with a halved learning rate and finishes the run."""
     import fields3d.recon.presets as presets
     import fields3d.recon.trainer as trainer
 
-    small = tiny_config(steps=20)
+    small = make_tiny_config(steps=20)
     small.train.checkpoint_every = 10
     monkeypatch.setattr(presets, "make_config", lambda method="unisdf", preset="fast": small)
     real_color_loss, calls = trainer.color_loss, []
