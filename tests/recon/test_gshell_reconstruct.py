@@ -292,3 +292,35 @@ def test_reconstruct_cli_routes_method_gshell(tube_capture, tmp_path):
     ]
     assert main(args) == 0
     assert json.loads((base / "metrics.json").read_text())["method"] == "gshell-watertight"
+
+
+def test_color_residual_lands_on_the_grid_points_of_the_faces_that_show_it():
+    from fields3d.cameras import Cameras
+    from fields3d.data.synthetic import look_at
+    from fields3d.fields.gshell_grid import GShellGrid, GShellGridConfig, cubic_grid
+    from fields3d.recon.gshell_reconstruct import accumulate_color_residual
+    from fields3d.render import Rasterizer, RasterizerConfig
+
+    grid = cubic_grid([[-1, -1, -1], [1, 1, 1]], 12)
+    shell = GShellGrid(grid, GShellGridConfig(resolution=12))
+    with torch.no_grad():
+        shell.sdf.copy_(shell.base_points.norm(dim=1) - 0.6)
+        shell.msdf.fill_(1.0)
+    mesh = shell.extract()
+    eye = np.array([3.0, 0.0, 0.0])
+    cams = Cameras.from_fov(np.radians(50), 32, 32, look_at(eye, np.zeros(3), np.array([0, 0, 1.0]))[None])
+    raster = Rasterizer(RasterizerConfig(backend="cpu")).rasterize(mesh.vertices, mesh.faces, cams)
+    rgb = torch.zeros(1, 32, 32, 3)
+    target = rgb.clone()
+    target[:, :16] = 0.8  # the upper image half disagrees: up is +z
+    out = {"rgb": rgb, "mask": raster.mask, "raster": raster}
+    total = torch.zeros(shell.num_points)
+    count = torch.zeros(shell.num_points)
+    accumulate_color_residual(mesh, out, target, total, count)
+    hit = count > 0
+    mean = total[hit] / count[hit]
+    z = shell.base_points[hit, 2]
+    assert bool(hit.any()) and float(mean.max()) == pytest.approx(0.8)
+    assert float(mean[z > 0.3].min()) > 0.5 and float(mean[z < -0.3].max()) < 0.1
+    with pytest.raises(ValueError, match="expected target_rgb"):
+        accumulate_color_residual(mesh, out, target[:, :8], total, count)
