@@ -1033,7 +1033,7 @@ def _evaluate_and_report(
         metrics.update(reference_metrics(tm, gt, gt_path, samples=config.eval_samples))
         metrics["gt_boundary_loops"] = boundary_report(gt.vertices, gt.faces).loops
         metrics["gt_openings_matched"] = matched_openings(tm.vertices, tm.faces, gt.vertices, gt.faces)
-    turn_png, turn_gif = write_turntable(
+    turntable = write_turntable(
         exported.vertices,
         exported.faces,
         exported.colors,
@@ -1042,7 +1042,6 @@ def _evaluate_and_report(
         config.turntable_size,
         up=world_up(scene),
     )
-    turntable = [("turntable", turn_png)] + ([("animated", turn_gif)] if turn_gif is not None else [])
     curves = _write_curves(history, previews_dir)
     summary = (
         f"{method} on {scene.source}: {scene.summary()}; {n_train} training views, {len(held_idx)} held out; "

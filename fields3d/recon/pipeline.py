@@ -404,7 +404,7 @@ def _evaluate_and_report(
     if gt is not None:
         log("comparing the mesh with the reference")
         metrics.update(reference_metrics(tm, gt, gt_path))
-    turn_png, turn_gif = write_turntable(
+    turntable = write_turntable(
         mesh.vertices,
         mesh.faces,
         mesh.colors,
@@ -413,7 +413,6 @@ def _evaluate_and_report(
         config.turntable_size,
         up=world_up(scene),
     )
-    turntable = [("turntable", turn_png)] + ([("animated", turn_gif)] if turn_gif is not None else [])
     curves = write_loss_curves(history, previews_dir)
     summary = (
         f"{config.method} ({config.preset}, colour {config.model.color.mode}) on {scene.source}: "

@@ -130,9 +130,9 @@ def render_turntable(
 
 def write_turntable(
     vertices, faces, colors, folder: Path, n_views: int = 8, size: int = 256, up: np.ndarray | None = None
-) -> tuple[Path, Path | None]:
-    """``folder/turntable.png`` (a grid) and ``folder/turntable.gif`` (animated; None if GIF writing
-    fails)."""
+) -> list[tuple[str, Path]]:
+    """``folder/turntable.png`` (a grid) and ``folder/turntable.gif`` (animated; left out if GIF writing
+    fails), as the report's captioned images ``[("turntable", png), ("animated", gif)]``."""
     from fields3d.io.atomic import atomic_path
     from fields3d.io.images import to_uint8, write_image
     from fields3d.io.report import image_grid
@@ -147,5 +147,5 @@ def write_turntable(
         with atomic_path(gif_path) as tmp:
             pil[0].save(tmp, format="GIF", save_all=True, append_images=pil[1:], duration=250, loop=0)
     except (OSError, ValueError):
-        gif_path = None
-    return grid_path, gif_path
+        return [("turntable", grid_path)]
+    return [("turntable", grid_path), ("animated", gif_path)]
