@@ -55,8 +55,13 @@ class Reconstruct:
     """No progress bars."""
     watertight: bool = False
     """With --method gshell: keep the whole template (the SDF-only baseline, no mSDF cut)."""
+    override: tuple[str, ...] = ()
+    """Set any configuration field, KEY=VALUE with a dotted key (VALUE as JSON), after the preset and
+    the options above, e.g. --override train.weights.eikonal=0.05 or, with --method gshell,
+    weights.residual_threshold=0.09; the run's config.json lists every key."""
 
     def config(self):
+        from fields3d.cli.overrides import apply_overrides
         from fields3d.recon.presets import make_config
 
         c = make_config(self.method, self.preset)
@@ -74,6 +79,7 @@ class Reconstruct:
             c.data.max_image_size = self.max_image_size or None
         c.data.use_masks = self.masks
         c.device, c.threads, c.train.seed = self.device, self.threads, self.seed
+        apply_overrides(c, self.override)
         try:
             c.validate()
         except ValueError as e:
@@ -83,6 +89,7 @@ class Reconstruct:
         return c
 
     def gshell_config(self):
+        from fields3d.cli.overrides import apply_overrides
         from fields3d.errors import InputError
         from fields3d.recon.gshell_reconstruct import gshell_config
 
@@ -93,7 +100,7 @@ class Reconstruct:
         ]
         if unsupported:
             raise InputError(f"expected no {', '.join(unsupported)} with --method gshell, got them")
-        return gshell_config(
+        c = gshell_config(
             self.preset,
             watertight=self.watertight,
             steps=self.steps,
@@ -105,6 +112,12 @@ class Reconstruct:
             threads=self.threads,
             seed=self.seed,
         )
+        apply_overrides(c, self.override)
+        try:
+            c.validate()
+        except ValueError as e:
+            raise InputError(str(e)) from None
+        return c
 
     def run(self) -> None:
         if self.method == "gshell":
@@ -118,6 +131,10 @@ class Reconstruct:
             from fields3d.errors import InputError
 
             raise InputError(f"expected --watertight only with --method gshell, got --method {self.method}")
+        if self.resume and self.override:
+            from fields3d.errors import InputError
+
+            raise InputError("expected no --override with --resume (the run goes on with its config.json)")
         from fields3d.recon.pipeline import reconstruct
 
         reconstruct(
