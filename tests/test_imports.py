@@ -52,3 +52,22 @@ def test_cli_help_without_optional_dependencies():
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "hash grid" in result.stdout and "rasterizer" in result.stdout
+
+
+def test_every_name_a_package_exports_resolves():
+    import importlib
+    import pkgutil
+
+    import fields3d
+
+    packages = [fields3d] + [
+        importlib.import_module(m.name)
+        for m in pkgutil.walk_packages(fields3d.__path__, "fields3d.")
+        if m.ispkg
+    ]
+    checked = 0
+    for package in packages:
+        for name in getattr(package, "__all__", []):
+            assert getattr(package, name) is not None, f"{package.__name__}.{name}"
+            checked += 1
+    assert checked > 50

@@ -4,6 +4,10 @@
   coarse-to-fine evaluation) or a dense grid; vertices carry DeepMesh gradients.
 - :func:`marching_tetrahedra` / :func:`cube_tet_grid` — explicit tetrahedral meshes (DMTet, G-Shell).
 - :class:`ExtractedMesh` — vertices, faces, normals, colours and per-vertex edge records.
+- :func:`gshell_extract` / :class:`GShellMesh` — the template of an SDF on a tetrahedral grid cut along
+  its manifold SDF (open surfaces), differentiable in both fields.
+- :func:`fit_sdf_to_silhouettes` / :class:`SilhouetteFitConfig` — an SDF fitted to masks alone through
+  extraction and the rasterizer.
 """
 
 from __future__ import annotations
@@ -16,6 +20,10 @@ _EXPORTS = {
     "marching_tetrahedra": "fields3d.extract.tetrahedral_mesh",
     "cube_tet_grid": "fields3d.extract.tetrahedral_mesh",
     "deepmesh_vertices": "fields3d.extract.deepmesh",
+    "gshell_extract": "fields3d.extract.gshell_extraction",
+    "GShellMesh": "fields3d.extract.gshell_extraction",
+    "fit_sdf_to_silhouettes": "fields3d.extract.silhouette_fit",
+    "SilhouetteFitConfig": "fields3d.extract.silhouette_fit",
 }
 
 __all__ = sorted(_EXPORTS)
