@@ -3,8 +3,8 @@
 KEY is a dotted path of field names (``weights.residual_threshold``, ``train.steps``); VALUE is read as
 JSON (``0.09``, ``true``, ``null``, ``[1, 2]``), else taken as a string, and must fit the field's type
 annotation (bool, int, float, str, a Literal, None where optional, tuples).  A wrong key or value is an
-:class:`~fields3d.errors.InputError` naming the valid keys or the expected type; range checks stay with
-the configuration's own ``validate``.
+:class:`~fields3d.errors.InputError` naming the valid keys or the expected type; the configuration's own
+``validate`` then checks ranges (its ValueError becomes an InputError too).
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ _MISSING = object()
 
 
 def apply_overrides(config, items: Sequence[str]) -> None:
-    """Set the fields named by ``items`` (``"a.b=value"`` strings) on the dataclass ``config``, in place.
+    """Set the fields named by ``items`` (``"a.b=value"`` strings) on the dataclass ``config``, in place,
+    then run ``config.validate()`` (when it has one).
 
     Raises:
-        InputError: an item without ``=``, an unknown key, or a value that does not fit the field's type.
+        InputError: an item without ``=``, an unknown key, a value that does not fit the field's type, or
+            a configuration that fails its validation.
     """
     for item in items:
         key, sep, text = item.partition("=")
@@ -37,6 +39,11 @@ def apply_overrides(config, items: Sequence[str]) -> None:
         if value is _MISSING:
             raise InputError(f"expected {key} to be {_describe(hint)}, got {text.strip()!r}")
         setattr(owner, name, value)
+    if hasattr(config, "validate"):
+        try:
+            config.validate()
+        except ValueError as e:
+            raise InputError(str(e)) from None
 
 
 def _resolve(config, key: str):

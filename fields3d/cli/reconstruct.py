@@ -80,12 +80,6 @@ class Reconstruct:
         c.data.use_masks = self.masks
         c.device, c.threads, c.train.seed = self.device, self.threads, self.seed
         apply_overrides(c, self.override)
-        try:
-            c.validate()
-        except ValueError as e:
-            from fields3d.errors import InputError
-
-            raise InputError(str(e)) from None
         return c
 
     def gshell_config(self):
@@ -113,10 +107,6 @@ class Reconstruct:
             seed=self.seed,
         )
         apply_overrides(c, self.override)
-        try:
-            c.validate()
-        except ValueError as e:
-            raise InputError(str(e)) from None
         return c
 
     def run(self) -> None:

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from fields3d.lazy_exports import lazy_exports
+
 _EXPORTS = {
     "extract_mesh": "fields3d.extract.surface_extraction",
     "ExtractedMesh": "fields3d.extract.extracted_mesh",
@@ -27,15 +29,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'fields3d.extract' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

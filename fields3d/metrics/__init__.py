@@ -6,7 +6,7 @@ torch, ``fields3d.metrics.image`` does.
 
 from __future__ import annotations
 
-import importlib
+from fields3d.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "align_depth": "fields3d.metrics.depth",
@@ -34,13 +34,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'fields3d.metrics' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -10,7 +10,7 @@ Entry points (imported lazily):
 
 from __future__ import annotations
 
-import importlib
+from fields3d.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "reconstruct": "fields3d.recon.pipeline",
@@ -27,13 +27,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'fields3d.recon' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -280,7 +280,8 @@ class OccupancyGrid(nn.Module):
                 if jitter
                 else torch.full((n_rays, 1), 0.5, device=device)
             )
-            t = lo[:, None] + (torch.arange(k, device=device, dtype=near.dtype)[None] + offset) * step  # (R, K)
+            # (R, K) distances along the rays
+            t = lo[:, None] + (torch.arange(k, device=device, dtype=near.dtype)[None] + offset) * step
             inside = crosses[:, None] & (t < hi[:, None])
             occ = inside & self._lookup_along(origins, directions, t)
             rank = occ.cumsum(1)
