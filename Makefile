@@ -30,6 +30,7 @@ demo: setup
 	$(BIN)/fields3d demo --out runs/demo
 
 test: setup
+	$(BIN)/ruff check -q fields3d tests eval train datasets
 	$(BIN)/python -m pytest -q
 
 test-all: setup
