@@ -705,7 +705,8 @@ def reconstruct_gshell(
             default the ``mesh_gt`` named in a synthetic capture's ``fields3d`` block when present.
     """
     from fields3d.io.atomic import atomic_path, write_json
-    from fields3d.recon.pipeline import background_color, choose_device, choose_threads
+    from fields3d.recon.cpu_threads import choose_threads
+    from fields3d.recon.pipeline import background_color, choose_device
     from fields3d.render import Rasterizer, RasterizerConfig
 
     config = config or GShellReconstructionConfig()

@@ -24,6 +24,7 @@ import torch
 
 from fields3d.data.scene import SceneData
 from fields3d.errors import InputError
+from fields3d.recon.cpu_threads import choose_threads
 from fields3d.recon.presets import ReconstructionConfig
 
 CONFIG_FILE = "config.json"
@@ -50,22 +51,6 @@ def choose_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"expected a CUDA device for --device {name}, got none (torch {torch.__version__})")
     return device
-
-
-def choose_threads(requested: int) -> int:
-    """Set torch's CPU threads: ``requested`` when > 0, else the cores not busy with other work (by the
-    1-minute load average; at least 1).  Oversubscribed threads slow PyTorch down several times."""
-    cores = os.cpu_count() or 1
-    if requested > 0:
-        n = requested
-    else:
-        try:
-            busy = os.getloadavg()[0]
-        except OSError:
-            busy = 0.0
-        n = max(1, min(cores, int(cores - busy + 0.5)))
-    torch.set_num_threads(n)
-    return n
 
 
 # --------------------------------------------------------------------------------------------------
