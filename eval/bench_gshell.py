@@ -7,9 +7,9 @@ Sections (``--sections``; each prints a table):
                    samples), boundary loops of the result against the source's, components, process CPU time.
 * ``reconstruct``  ``fields3d synth`` captures (48 views, 128^2) of the three garments, reconstructed with
                    G-Shell and with the watertight SDF-only baseline (``--methods``, ``--preset``,
-                   ``--steps``, ``--resolution``): Chamfer against mesh_gt, F-score, boundary loops of
-                   the exported mesh (``loops_raw``: before the cut post-processing of small holes and
-                   thin strips), held-out PSNR, time.
+                   ``--steps``, ``--resolution``, ``--seeds``, ``--override``): Chamfer against mesh_gt,
+                   F-score, boundary loops of the exported mesh (``loops_raw``: before the cut
+                   post-processing of small holes and thin strips), held-out PSNR, time.
 * ``runtime``      one training step (extraction + 4 views rasterized + losses + backward) and the
                    extraction alone, on a dense grid of a sphere-like shell at ``--runtime-resolutions``
                    (CPU: 32 64; CUDA: 128 256), medians of ``--repeats``.
@@ -113,6 +113,7 @@ def _capture(name: str, out: Path) -> Path:
 
 
 def bench_reconstruct(args) -> list[dict]:
+    from fields3d.cli.overrides import apply_overrides
     from fields3d.data import load_scene
     from fields3d.recon.gshell_reconstruct import gshell_config, reconstruct_gshell
 
@@ -121,7 +122,7 @@ def bench_reconstruct(args) -> list[dict]:
     for name in args.garments:
         capture = _capture(name, out)
         scene = load_scene(capture)
-        for method in args.methods:
+        for method, seed in [(m, s) for s in args.seeds for m in args.methods]:
             watertight = method == "watertight"
             load = _load()
             config = gshell_config(
@@ -131,14 +132,18 @@ def bench_reconstruct(args) -> list[dict]:
                 resolution=args.resolution,
                 device=args.device,
                 threads=args.threads,
+                seed=seed,
             )
+            apply_overrides(config, args.override)
             t0, c0 = time.perf_counter(), time.process_time()
-            result = reconstruct_gshell(scene, out / f"{name}_{method}", config, progress=False, log=None)
+            run = out / (f"{name}_{method}" + (f"_seed{seed}" if seed else ""))
+            result = reconstruct_gshell(scene, run, config, progress=False, log=None)
             m = result.metrics
             rows.append(
                 {
                     "garment": name,
                     "method": method,
+                    "seed": seed,
                     "grid": config.grid.resolution,
                     "steps": config.steps,
                     "chamfer_%diag": m.get("chamfer_pct_diagonal"),
@@ -253,6 +258,10 @@ def main() -> None:
     )
     parser.add_argument("--preset", default="fast", choices=["fast", "default", "quality"])
     parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="reconstruct: one run per seed")
+    parser.add_argument(
+        "--override", nargs="*", default=[], help="reconstruct: KEY=VALUE overrides (fields3d reconstruct)"
+    )
     parser.add_argument("--resolution", type=int, default=None)
     parser.add_argument("--runtime-resolutions", type=int, nargs="*", default=None)
     parser.add_argument("--image-size", type=int, default=128)
