@@ -316,11 +316,16 @@ def test_color_residual_lands_on_the_grid_points_of_the_faces_that_show_it():
     out = {"rgb": rgb, "mask": raster.mask, "raster": raster}
     total = torch.zeros(shell.num_points)
     count = torch.zeros(shell.num_points)
-    accumulate_color_residual(mesh, out, target, total, count)
+    bad = torch.zeros(shell.num_points)
+    accumulate_color_residual(mesh, out, target, total, count, bad, bad_above=0.5)
     hit = count > 0
     mean = total[hit] / count[hit]
+    fraction = bad[hit] / count[hit]
     z = shell.base_points[hit, 2]
     assert bool(hit.any()) and float(mean.max()) == pytest.approx(0.8)
     assert float(mean[z > 0.3].min()) > 0.5 and float(mean[z < -0.3].max()) < 0.1
+    # the fraction of contributions above 0.5: all of them up top, none at the bottom
+    assert float(fraction[z > 0.3].min()) > 0.6 and float(fraction[z < -0.3].max()) == 0.0
+    assert torch.allclose(bad[hit] * 0.8, total[hit])  # residuals are 0 or 0.8 here
     with pytest.raises(ValueError, match="expected target_rgb"):
         accumulate_color_residual(mesh, out, target[:, :8], total, count)
