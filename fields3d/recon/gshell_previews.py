@@ -20,3 +20,29 @@ def boundary_colors(mesh, base: np.ndarray | None = None) -> np.ndarray:
     unique, counts = np.unique(edges, axis=0, return_counts=True)
     colors[unique[counts == 1].reshape(-1)] = BOUNDARY_COLOR
     return colors
+
+
+def write_boundary_views(vertices, faces, folder, up: np.ndarray, n_views: int = 4, size: int = 256):
+    """``folder/boundaries.png``: the mesh in grey with its open boundaries in red, a row of views around
+    ``up`` and a row around a horizontal axis (openings at the top and bottom face the camera there).
+
+    Returns the report's captioned image ``("open boundaries (red) ...", path)``.
+    """
+    import trimesh
+
+    from fields3d.io.images import write_image
+    from fields3d.io.report import image_grid
+    from fields3d.recon.previews import render_turntable
+
+    mesh = trimesh.Trimesh(np.asarray(vertices), np.asarray(faces), process=False)
+    colors = boundary_colors(mesh)
+    up = np.asarray(up, dtype=np.float64)
+    side = np.cross(up, [1.0, 0.0, 0.0])
+    if np.linalg.norm(side) < 1e-6:
+        side = np.cross(up, [0.0, 0.0, 1.0])
+    side /= np.linalg.norm(side)
+    frames = render_turntable(mesh.vertices, mesh.faces, colors, n_views, size, up=up)
+    frames += render_turntable(mesh.vertices, mesh.faces, colors, n_views, size, up=side)
+    labels = [f"around up {i}" for i in range(n_views)] + [f"over the top {i}" for i in range(n_views)]
+    path = write_image(folder / "boundaries.png", image_grid(frames, columns=n_views, labels=labels))
+    return ("open boundaries (red): around the up axis, then over the top and bottom", path)

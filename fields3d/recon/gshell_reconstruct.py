@@ -1061,6 +1061,12 @@ def _evaluate_and_report(
         config.turntable_size,
         up=world_up(scene),
     )
+    if exported.faces.shape[0] > 0:
+        from fields3d.recon.gshell_previews import write_boundary_views
+
+        turntable = turntable + [
+            write_boundary_views(exported.vertices, exported.faces, previews_dir, world_up(scene))
+        ]
     curves = _write_curves(history, previews_dir)
     summary = (
         f"{method} on {scene.source}: {scene.summary()}; {n_train} training views, {len(held_idx)} held out; "

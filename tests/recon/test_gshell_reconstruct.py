@@ -170,8 +170,10 @@ def _check_run(run, m):
         "gshell.pt",
         "config.json",
         "previews/turntable.png",
+        "previews/boundaries.png",
     ):
         assert (run / name).is_file(), name
+    assert "boundaries.png" in (run / "report.html").read_text()
     saved = json.loads((run / "metrics.json").read_text())
     assert saved["chamfer_pct_diagonal"] == pytest.approx(m["chamfer_pct_diagonal"])
     assert np.isfinite(m["heldout_psnr"]) and m["heldout_mask_iou"] > 0.5
