@@ -118,6 +118,11 @@ class GShellReconstructionConfig:
     """Training views rasterized per step."""
     init: Literal["visual_hull", "sphere"] = "visual_hull"
     """Initial SDF: the visual hull of the masks (needs masks) or a sphere of radius 0.6."""
+    hull_dilation_px: int = 1
+    """The masks are dilated by this many pixels before carving the visual hull (slack for mask and pose
+    errors; gaps between parts narrower than about twice this stay filled).  Measured with 0 (fast
+    preset, seed 0, exact synthetic masks): pants 0.51 % (3/3 openings, 10 loops), shorts 0.58 % (2/3,
+    10 loops) but T-shirt 0.28 % (4/4, 7 loops) — against 0.61 / 0.64 / 0.21 % with 1."""
     init_msdf_cells: float = 1.0
     """Initial mSDF everywhere, in cells (positive: start from the watertight template)."""
     margin_cells: float = 3.0
@@ -186,6 +191,7 @@ class GShellReconstructionConfig:
             (self.holdout >= 0 and self.min_views >= 1, f"expected holdout >= 0, got {self.holdout}"),
             (self.margin_cells >= 1, f"expected margin_cells >= 1, got {self.margin_cells}"),
             (self.unseen_recounts >= 1, f"expected unseen_recounts >= 1, got {self.unseen_recounts}"),
+            (self.hull_dilation_px >= 0, f"expected hull_dilation_px >= 0, got {self.hull_dilation_px}"),
             (
                 self.strip_radius_cells >= 0,
                 f"expected strip_radius_cells >= 0, got {self.strip_radius_cells}",
@@ -347,12 +353,15 @@ def split_heldout(n_views: int, holdout: int, min_views: int, source) -> tuple[l
 # --------------------------------------------------------------------------------------------------
 # initialisation
 @torch.no_grad()
-def carve_visual_hull(points: torch.Tensor, views: TrainingViews, chunk: int = 1 << 18) -> torch.Tensor:
+def carve_visual_hull(
+    points: torch.Tensor, views: TrainingViews, dilation_px: int = 1, chunk: int = 1 << 18
+) -> torch.Tensor:
     """(P,) bool: points inside the visual hull of the masks (inside every mask they project into;
-    masks dilated by one pixel; views a point projects outside of do not carve it)."""
+    masks dilated by ``dilation_px`` pixels; views a point projects outside of do not carve it)."""
     cams = views.cameras
     n, h, w = views.mask.shape
-    mask = torch.nn.functional.max_pool2d(views.mask[:, None], 3, stride=1, padding=1)[:, 0] > 0.5
+    k = 2 * dilation_px + 1
+    mask = torch.nn.functional.max_pool2d(views.mask[:, None], k, stride=1, padding=dilation_px)[:, 0] > 0.5
     w2c = torch.linalg.inv(cams.c2w.to(points.device))
     K = cams.K.to(points.device)
     inside = torch.ones(points.shape[0], dtype=torch.bool, device=points.device)
@@ -399,7 +408,7 @@ def initial_shell(
     if use_hull:
         coarse = cubic_grid(box, 96)
         pts = coarse.points(torch.arange(coarse.num_points), torch.float32).to(device)
-        occ = carve_visual_hull(pts, views)
+        occ = carve_visual_hull(pts, views, config.hull_dilation_px)
         if bool(occ.any()):
             p = pts[occ]
             margin = 2 * 2.0 / 95
@@ -414,7 +423,7 @@ def initial_shell(
     with torch.no_grad():
         pts = shell.base_points
         if use_hull:
-            occ = carve_visual_hull(pts, views).reshape(grid.shape).cpu().numpy()
+            occ = carve_visual_hull(pts, views, config.hull_dilation_px).reshape(grid.shape).cpu().numpy()
             if occ.any() and not occ.all():
                 sdf = torch.from_numpy(signed_distance_of_occupancy(occ, h)).reshape(-1)
                 shell.sdf.copy_(sdf.to(device)[shell.point_index])

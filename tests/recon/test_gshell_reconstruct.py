@@ -94,6 +94,10 @@ def test_visual_hull_and_its_signed_distance():
     occ = inside.reshape(21, 21, 21).numpy()
     sdf = signed_distance_of_occupancy(occ, 0.1)
     assert (sdf[occ] < 0).all() and (sdf[~occ] > 0).all()
+    # dilating the masks more only adds points (nested hulls), and does add some at 3 px
+    tight, loose = carve_visual_hull(grid.float(), views, 0), carve_visual_hull(grid.float(), views, 3)
+    assert bool((tight <= inside).all()) and bool((inside <= loose).all())
+    assert int(loose.sum()) > int(inside.sum()) and bool(tight[r < 0.45].all())
 
 
 def test_hole_losses_pull_the_msdf_the_right_way():
