@@ -35,9 +35,12 @@ def apply_overrides(config, items: Sequence[str]) -> None:
             raise InputError(f"expected --override KEY=VALUE (e.g. weights.open=0.2), got {item!r}")
         owner, name = _resolve(config, key)
         hint = typing.get_type_hints(type(owner))[name]
-        value = _coerce(hint, _parse(text.strip()))
+        raw = text.strip()
+        value = _coerce(hint, _parse(raw))
+        if value is _MISSING:  # a string field given text that also reads as JSON ("123", "true")
+            value = _coerce(hint, raw)
         if value is _MISSING:
-            raise InputError(f"expected {key} to be {_describe(hint)}, got {text.strip()!r}")
+            raise InputError(f"expected {key} to be {_describe(hint)}, got {raw!r}")
         setattr(owner, name, value)
     if hasattr(config, "validate"):
         try:

@@ -24,6 +24,8 @@ def test_overrides_set_nested_fields_of_each_type():
     assert c.weights.residual_threshold == 0.09 and c.weights.residual_open is False
     assert c.steps == 12 and c.init == "sphere" and c.max_image_size is None
     assert c.weights.open == 1.0 and isinstance(c.weights.open, float)
+    apply_overrides(c, ["device=0"])  # a string field keeps text that also reads as a JSON number
+    assert c.device == "0"
 
 
 @pytest.mark.parametrize(
