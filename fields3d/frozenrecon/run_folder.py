@@ -261,7 +261,7 @@ def _write_points(path: Path, points: np.ndarray, colors: np.ndarray) -> Path:
 def _write_previews(folder: Path, result, priors, rectified, gt) -> dict[str, Path]:
     from fields3d.frozenrecon.evaluation import global_scale
     from fields3d.io.images import write_image
-    from fields3d.io.report import image_grid, plot_points_2d
+    from fields3d.io.report import colorize_depth, image_grid, plot_points_2d
     from fields3d.metrics import umeyama
 
     kf = result.keyframes
@@ -280,10 +280,10 @@ def _write_previews(folder: Path, result, priors, rectified, gt) -> dict[str, Pa
     tiles, labels = [], []
     for n, i in enumerate(pick):
         k = kf[i]
-        tiles += [_colorize_range(raw[n] * raw_scale, lo, hi), _colorize_range(rect[n] * to_gt, lo, hi)]
+        tiles += [colorize_depth(raw[n] * raw_scale, (lo, hi)), colorize_depth(rect[n] * to_gt, (lo, hi))]
         labels += [f"prior #{k} (one global scale)", f"rectified #{k}"]
         if have_gt:
-            tiles.append(_colorize_range(gt_maps[i], lo, hi))
+            tiles.append(colorize_depth(gt_maps[i], (lo, hi)))
             labels.append(f"ground truth #{k}")
     ncol = 3 if gt is not None and gt.depth_paths is not None else 2
     out = {"preview_depth": write_image(folder / "depth.png", image_grid(tiles, columns=ncol, labels=labels))}
@@ -320,17 +320,3 @@ def _up_axis(c2w: np.ndarray) -> int:
     """World axis closest to the cameras' mean "up" (-y in OpenCV): the one to look along from above."""
     up = -c2w[:, :3, 1].mean(0)
     return int(np.argmax(np.abs(up)))
-
-
-def _colorize_range(depth: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """(H, W) depth -> (H, W, 3) float preview over the fixed range [lo, hi] (near warm, far blue,
-    missing or non-positive black), the palette of :func:`fields3d.io.report.colorize_depth`."""
-    d = np.asarray(depth, dtype=np.float64)
-    valid = np.isfinite(d) & (d > 0)
-    t = np.clip((np.where(valid, d, lo) - lo) / max(hi - lo, 1e-9), 0.0, 1.0)
-    near = 1.0 - t
-    out = np.stack(
-        [np.clip(1.5 * near, 0, 1), np.clip(1.5 * near - 0.5, 0, 1) * 0.9 + 0.1 * near, 0.35 + 0.45 * t], -1
-    )
-    out[~valid] = 0.0
-    return out.astype(np.float32)

@@ -75,14 +75,16 @@ def image_grid(
     return np.asarray(canvas)
 
 
-def colorize_depth(depth: np.ndarray) -> np.ndarray:
-    """(H, W) depth (0 = missing) -> (H, W, 3) float32 preview: near = warm, far = blue, missing = black."""
+def colorize_depth(depth: np.ndarray, value_range: tuple[float, float] | None = None) -> np.ndarray:
+    """(H, W) depth (0, negative or NaN = missing) -> (H, W, 3) float32 preview: near = warm, far = blue,
+    missing = black.  The colours span ``value_range`` (lo, hi) when given (one scale for several maps),
+    else the 1st-99th percentiles of this map."""
     d = np.asarray(depth, dtype=np.float32)
-    valid = d > 0
+    valid = np.isfinite(d) & (d > 0)
     out = np.zeros(d.shape + (3,), dtype=np.float32)
     if valid.any():
-        lo, hi = np.percentile(d[valid], [1, 99])
-        t = np.clip((d - lo) / max(hi - lo, 1e-6), 0.0, 1.0)
+        lo, hi = value_range if value_range is not None else np.percentile(d[valid], [1, 99])
+        t = np.clip((np.where(valid, d, lo) - lo) / max(hi - lo, 1e-6), 0.0, 1.0)
         near = 1.0 - t
         out[..., 0] = np.clip(1.5 * near, 0, 1)
         out[..., 1] = np.clip(1.5 * near - 0.5, 0, 1) * 0.9 + 0.1 * near
